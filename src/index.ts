@@ -1,0 +1,46 @@
+/**
+ * hotcert's public API. Everything else under `src/` is internal.
+ */
+export {
+  createHotcertServer,
+  certificatePaths,
+  DEFAULT_CERTIFICATE,
+  type CertificateLocation,
+  type HotcertServer,
+  type HotcertServerOptions,
+  type TlsBaseOptions,
+} from './server.js';
+export {
+  Reloader,
+  type ApplyMaterial,
+  type CertificateListener,
+  type LiveCertificate,
+  type OfferOptions,
+  type OfferOutcome,
+  type PairStatus,
+  type RejectEvent,
+  type ReloadEvent,
+  type ReloadTrigger,
+  type ReloaderOptions,
+  type UnchangedEvent,
+} from './reloader.js';
+export {
+  CertificateMaterial,
+  REJECTION_REASONS,
+  validateMaterial,
+  type CandidateFiles,
+  type PemFile,
+  type Rejection,
+  type RejectionReason,
+  type ValidationResult,
+} from './material.js';
+export { describeCertificate, type CertificateInfo } from './certificate-info.js';
+export { readCandidate, type Candidate, type CertificatePaths } from './read-candidate.js';
+export { FileSource, type FileSourceOptions, type CandidateSink } from './file-source.js';
+export { HotcertMetrics, type HotcertMetricsOptions } from './metrics.js';
+export { CERTIFICATE_EVENT, type CertificateAnnouncement } from './default-app.js';
+export { createLogger, type Logger, type LoggerOptions } from './logger.js';
+export { ConfigError, ErrorCodes, HotcertError, type ErrorCode } from './errors.js';
+export { ExitCode } from './exit-codes.js';
+export { parseDuration } from './duration.js';
+export { systemClock, type Clock } from './clock.js';

@@ -1,0 +1,273 @@
+/**
+ * Certificate material: parse and validate a candidate `tls.crt` / `tls.key` / `ca.crt` set
+ * before anything is swapped. Pure: no I/O, the clock is a parameter.
+ */
+import { createHash, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { inspect } from 'node:util';
+import { describeCertificate, formatDistinguishedName, notAfterMs, notBeforeMs, type CertificateInfo } from './certificate-info.js';
+
+/** Why a candidate was refused; the `reason` label of `hotcert_reload_rejections_total`. */
+export type RejectionReason =
+  | 'read_error'
+  | 'empty'
+  | 'parse_error'
+  | 'key_mismatch'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'chain_invalid';
+
+export const REJECTION_REASONS: readonly RejectionReason[] = Object.freeze([
+  'read_error',
+  'empty',
+  'parse_error',
+  'key_mismatch',
+  'expired',
+  'not_yet_valid',
+  'chain_invalid',
+]);
+
+/** A refused candidate: the reason code, the file at fault and a message that says what to do. */
+export interface Rejection {
+  readonly reason: RejectionReason;
+  readonly file: string;
+  readonly message: string;
+}
+
+export interface PemFile {
+  /** Where the bytes came from; used in messages only. */
+  readonly path: string;
+  readonly data: Buffer;
+}
+
+export interface CandidateFiles {
+  readonly cert: PemFile;
+  readonly key: PemFile;
+  readonly ca?: PemFile | undefined;
+}
+
+export type ValidationResult =
+  | { readonly ok: true; readonly material: CertificateMaterial }
+  | { readonly ok: false; readonly rejection: Rejection };
+
+const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
+const PRIVATE_KEY_HEADER = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
+
+/**
+ * A validated certificate chain with its private key. The key stays in a private field: it
+ * is handed to the TLS stack through `tlsOptions()` and never appears in JSON or `inspect`.
+ */
+export class CertificateMaterial {
+  /** Leaf first, then intermediates, as served. */
+  readonly chain: readonly X509Certificate[];
+  /** Certificates from `ca.crt`, if present. Not sent to clients. */
+  readonly ca: readonly X509Certificate[];
+  /** SHA-256 over the DER of chain, key and CA: equal fingerprints mean nothing to swap. */
+  readonly fingerprint: string;
+  readonly info: CertificateInfo;
+  readonly #keyPem: string;
+
+  constructor(chain: readonly X509Certificate[], key: KeyObject, ca: readonly X509Certificate[]) {
+    if (chain.length === 0) throw new TypeError('a certificate chain needs at least one certificate');
+    this.chain = Object.freeze([...chain]);
+    this.ca = Object.freeze([...ca]);
+    const keyDer = key.export({ type: 'pkcs8', format: 'der' });
+    this.#keyPem = key.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const hash = createHash('sha256');
+    for (const part of [...chain.map((c) => c.raw), Buffer.from('key'), keyDer, Buffer.from('ca'), ...ca.map((c) => c.raw)]) {
+      hash.update(part);
+    }
+    this.fingerprint = hash.digest('hex');
+    this.info = describeCertificate(this.leaf);
+  }
+
+  get leaf(): X509Certificate {
+    return this.chain[0] as X509Certificate;
+  }
+
+  get intermediates(): readonly X509Certificate[] {
+    return this.chain.slice(1);
+  }
+
+  /** The chain in PEM, leaf first. */
+  get certificatePem(): string {
+    return this.chain.map((c) => c.toString()).join('');
+  }
+
+  get notAfterMs(): number {
+    return notAfterMs(this.leaf);
+  }
+
+  /** Options for `tls.createSecureContext` / `setSecureContext`. Contains the private key. */
+  tlsOptions(): { cert: string; key: string } {
+    return { cert: this.certificatePem, key: this.#keyPem };
+  }
+
+  static {
+    // util.inspect (and so console.log) shows the summary, never the private field's contents.
+    Object.defineProperty(CertificateMaterial.prototype, inspect.custom, {
+      value(this: CertificateMaterial): string {
+        return this.toString();
+      },
+    });
+  }
+
+  toJSON(): { fingerprint: string; info: CertificateInfo } {
+    return { fingerprint: this.fingerprint, info: this.info };
+  }
+
+  toString(): string {
+    return `CertificateMaterial { serialNumber: '${this.info.serialNumber}', subject: '${this.info.subject}', validTo: '${this.info.validTo}' }`;
+  }
+}
+
+function reject(reason: RejectionReason, file: string, message: string): ValidationResult {
+  return { ok: false, rejection: Object.freeze({ reason, file, message }) };
+}
+
+function describe(certificate: X509Certificate): string {
+  return `${formatDistinguishedName(certificate.subject) || '(empty subject)'} (serial ${certificate.serialNumber})`;
+}
+
+function parseCertificates(file: PemFile, text: string): X509Certificate[] | Rejection {
+  const blocks = text.match(CERTIFICATE_BLOCK) ?? [];
+  if (blocks.length === 0) {
+    const hint = PRIVATE_KEY_HEADER.test(text)
+      ? 'it holds a private key, not a certificate: are the certificate and key files swapped?'
+      : 'it holds no PEM "BEGIN CERTIFICATE" block: expected a PEM certificate (leaf first, then intermediates)';
+    return { reason: 'parse_error', file: file.path, message: `${file.path}: ${hint}` };
+  }
+  const certificates: X509Certificate[] = [];
+  for (const [index, block] of blocks.entries()) {
+    try {
+      certificates.push(new X509Certificate(block));
+    } catch {
+      return {
+        reason: 'parse_error',
+        file: file.path,
+        message: `${file.path}: certificate #${index + 1} is not a valid X.509 certificate (truncated or corrupted PEM); re-issue it or restore the Secret`,
+      };
+    }
+  }
+  return certificates;
+}
+
+function parseKey(file: PemFile, text: string): KeyObject | Rejection {
+  if (!PRIVATE_KEY_HEADER.test(text)) {
+    const hint = text.includes('-----BEGIN CERTIFICATE-----')
+      ? 'it holds a certificate, not a private key: are the certificate and key files swapped?'
+      : 'it holds no PEM "PRIVATE KEY" block: expected a PKCS#8, PKCS#1 (RSA) or SEC1 (EC) private key';
+    return { reason: 'parse_error', file: file.path, message: `${file.path}: ${hint}` };
+  }
+  try {
+    return createPrivateKey({ key: text, format: 'pem' });
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    const message =
+      code === 'ERR_MISSING_PASSPHRASE'
+        ? 'the private key is encrypted; hotcert needs an unencrypted key (as cert-manager writes it)'
+        : 'the private key cannot be parsed (truncated or corrupted PEM, or an unsupported key type)';
+    return { reason: 'parse_error', file: file.path, message: `${file.path}: ${message}` };
+  }
+}
+
+function keyMatches(certificate: X509Certificate, key: KeyObject): boolean {
+  try {
+    return certificate.checkPrivateKey(key);
+  } catch {
+    return false;
+  }
+}
+
+function isRejection(value: unknown): value is Rejection {
+  return typeof value === 'object' && value !== null && 'reason' in value && 'message' in value;
+}
+
+function checkChain(file: PemFile, keyFile: PemFile, chain: readonly X509Certificate[], key: KeyObject): Rejection | undefined {
+  const [leaf] = chain;
+  if (leaf && !keyMatches(leaf, key)) {
+    const position = chain.findIndex((c) => keyMatches(c, key));
+    if (position > 0) {
+      return {
+        reason: 'chain_invalid',
+        file: file.path,
+        message: `${file.path}: the certificate matching the key is #${position + 1}, not first; put the leaf first, then its intermediates`,
+      };
+    }
+    return {
+      reason: 'key_mismatch',
+      file: keyFile.path,
+      message: `${keyFile.path}: the private key does not match the certificate ${describe(leaf)} in ${file.path}; they come from different issuances (a writer may still be writing, or the Secret was edited by hand)`,
+    };
+  }
+  for (let i = 1; i < chain.length; i++) {
+    const child = chain[i - 1] as X509Certificate;
+    const parent = chain[i] as X509Certificate;
+    let issued = false;
+    try {
+      issued = child.checkIssued(parent) && child.verify(parent.publicKey);
+    } catch {
+      issued = false;
+    }
+    if (!issued) {
+      const reversed = parent.checkIssued(child);
+      const what = reversed
+        ? `is in the wrong order: #${i + 1} was issued by #${i}; order the file leaf first, then each issuer`
+        : `is broken: certificate #${i + 1} ${describe(parent)} did not issue #${i} ${describe(child)}; include the right intermediate`;
+      return { reason: 'chain_invalid', file: file.path, message: `${file.path}: the chain ${what}` };
+    }
+  }
+  return undefined;
+}
+
+function checkValidity(file: PemFile, chain: readonly X509Certificate[], nowMs: number): Rejection | undefined {
+  for (const [index, certificate] of chain.entries()) {
+    const which = index === 0 ? 'the certificate' : `intermediate #${index + 1}`;
+    const notBefore = notBeforeMs(certificate);
+    const notAfter = notAfterMs(certificate);
+    if (nowMs < notBefore) {
+      return {
+        reason: 'not_yet_valid',
+        file: file.path,
+        message: `${file.path}: ${which} ${describe(certificate)} is not valid until ${new Date(notBefore).toISOString()} (now ${new Date(nowMs).toISOString()}); check the clock of this node and of the issuer`,
+      };
+    }
+    if (nowMs > notAfter) {
+      return {
+        reason: 'expired',
+        file: file.path,
+        message: `${file.path}: ${which} ${describe(certificate)} expired at ${new Date(notAfter).toISOString()}; renew it (cert-manager: check the Certificate's status and the issuer)`,
+      };
+    }
+  }
+  return undefined;
+}
+
+function isBlank(data: Buffer): boolean {
+  return data.toString('latin1').trim().length === 0;
+}
+
+/**
+ * Validates a candidate: not empty, parses, key matches the leaf, each certificate issued by the
+ * next one, every certificate inside its validity window, `ca.crt` (if any) parses.
+ */
+export function validateMaterial(files: CandidateFiles, nowMs: number): ValidationResult {
+  const { cert, key, ca } = files;
+  if (isBlank(cert.data)) return reject('empty', cert.path, `${cert.path}: the certificate file is empty`);
+  if (isBlank(key.data)) return reject('empty', key.path, `${key.path}: the private key file is empty`);
+
+  const chain = parseCertificates(cert, cert.data.toString('latin1'));
+  if (isRejection(chain)) return { ok: false, rejection: Object.freeze(chain) };
+  const privateKey = parseKey(key, key.data.toString('latin1'));
+  if (isRejection(privateKey)) return { ok: false, rejection: Object.freeze(privateKey) };
+
+  const chainProblem = checkChain(cert, key, chain, privateKey) ?? checkValidity(cert, chain, nowMs);
+  if (chainProblem) return { ok: false, rejection: Object.freeze(chainProblem) };
+
+  let caCertificates: X509Certificate[] = [];
+  if (ca && !isBlank(ca.data)) {
+    const parsed = parseCertificates(ca, ca.data.toString('latin1'));
+    if (isRejection(parsed)) return { ok: false, rejection: Object.freeze(parsed) };
+    caCertificates = parsed;
+  }
+  return { ok: true, material: new CertificateMaterial(chain, privateKey, caCertificates) };
+}

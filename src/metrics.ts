@@ -1,0 +1,203 @@
+/**
+ * The metrics of DESIGN §6, on a registry that is passed in (never prom-client's global one).
+ * Values that depend on what is served now are computed at scrape time in `collect()`, so the
+ * series of a replaced certificate disappear with it.
+ */
+import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
+import type { X509Certificate } from 'node:crypto';
+import { commonName, formatDistinguishedName, notAfterMs, notBeforeMs } from './certificate-info.js';
+import { REJECTION_REASONS } from './material.js';
+import type { Reloader } from './reloader.js';
+
+export type CertificateRole = 'leaf' | 'intermediate' | 'client_ca';
+
+export interface HotcertMetricsOptions {
+  readonly registry: Registry;
+  readonly reloader: Reloader;
+  /** Counts open TLS connections of a pair negotiated with a certificate no longer served. */
+  readonly connectionsOnPrevious?: (certificate: string, fingerprint: string) => number;
+  /** Number of connected Socket.IO sockets. */
+  readonly connectedSockets?: () => number;
+  /** Register prom-client's default process metrics too. @default true */
+  readonly processMetrics?: boolean;
+}
+
+const CERT_LABELS = ['certificate', 'role', 'serial_number', 'subject_cn'] as const;
+
+/** Buckets for trigger-to-swap: a swap takes milliseconds, the poll up to its interval. */
+const RELOAD_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export class HotcertMetrics {
+  readonly reloads: Counter<'certificate' | 'result' | 'trigger'>;
+  readonly rejections: Counter<'certificate' | 'reason'>;
+  readonly reloadDuration: Histogram<'certificate'>;
+  readonly handshakeErrors: Counter<'reason'>;
+  readonly socketConnections: Counter;
+  readonly socketDisconnections: Counter<'reason'>;
+
+  constructor(options: HotcertMetricsOptions) {
+    const { registry, reloader } = options;
+    const registers = [registry];
+    const servedCertificates = function* (): Generator<[string, CertificateRole, X509Certificate]> {
+      for (const name of reloader.certificates) {
+        const status = reloader.status(name);
+        if (!status) continue;
+        yield [name, 'leaf', status.material.leaf];
+        for (const intermediate of status.material.intermediates) yield [name, 'intermediate', intermediate];
+      }
+    };
+    const certLabels = (certificate: string, role: CertificateRole, x509: X509Certificate) => ({
+      certificate,
+      role,
+      serial_number: x509.serialNumber,
+      subject_cn: commonName(x509.subject),
+    });
+
+    new Gauge({
+      name: 'hotcert_certificate_not_after_timestamp_seconds',
+      help: 'Expiry (notAfter) of each certificate being served, in Unix seconds.',
+      labelNames: CERT_LABELS,
+      registers,
+      collect() {
+        this.reset();
+        for (const [name, role, x509] of servedCertificates()) this.set(certLabels(name, role, x509), notAfterMs(x509) / 1000);
+      },
+    });
+    new Gauge({
+      name: 'hotcert_certificate_not_before_timestamp_seconds',
+      help: 'Start of validity (notBefore) of each certificate being served, in Unix seconds.',
+      labelNames: CERT_LABELS,
+      registers,
+      collect() {
+        this.reset();
+        for (const [name, role, x509] of servedCertificates()) this.set(certLabels(name, role, x509), notBeforeMs(x509) / 1000);
+      },
+    });
+    new Gauge({
+      name: 'hotcert_certificate_info',
+      help: 'The live leaf certificate of each pair (value is always 1).',
+      labelNames: ['certificate', 'serial_number', 'fingerprint_sha256', 'subject', 'issuer', 'dns_names'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const name of reloader.certificates) {
+          const status = reloader.status(name);
+          if (!status) continue;
+          const leaf = status.material.leaf;
+          this.set(
+            {
+              certificate: name,
+              serial_number: leaf.serialNumber,
+              fingerprint_sha256: leaf.fingerprint256.replaceAll(':', '').toLowerCase(),
+              subject: formatDistinguishedName(leaf.subject),
+              issuer: formatDistinguishedName(leaf.issuer),
+              dns_names: status.live.dnsNames.join(','),
+            },
+            1,
+          );
+        }
+      },
+    });
+    new Gauge({
+      name: 'hotcert_last_reload_successful',
+      help: 'Whether the latest candidate of each pair is being served (1) or was rejected (0).',
+      labelNames: ['certificate'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const name of reloader.certificates) this.set({ certificate: name }, reloader.status(name)?.lastReloadSuccessful ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'hotcert_last_reload_success_timestamp_seconds',
+      help: 'When each pair last swapped in a new certificate (or loaded at start-up), in Unix seconds.',
+      labelNames: ['certificate'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const name of reloader.certificates) {
+          const status = reloader.status(name);
+          if (status) this.set({ certificate: name }, status.lastSuccessAt / 1000);
+        }
+      },
+    });
+    const connectionsOnPrevious = options.connectionsOnPrevious;
+    new Gauge({
+      name: 'hotcert_connections_on_previous_certificate',
+      help: 'Open TLS connections negotiated with a certificate that is no longer served.',
+      labelNames: ['certificate'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const name of reloader.certificates) {
+          const status = reloader.status(name);
+          if (status) this.set({ certificate: name }, connectionsOnPrevious?.(name, status.material.fingerprint) ?? 0);
+        }
+      },
+    });
+    const connectedSockets = options.connectedSockets;
+    new Gauge({
+      name: 'hotcert_socketio_connected_sockets',
+      help: 'Socket.IO sockets connected now.',
+      registers,
+      collect() {
+        this.set(connectedSockets?.() ?? 0);
+      },
+    });
+
+    this.reloads = new Counter({
+      name: 'hotcert_reloads_total',
+      help: 'Reload attempts by result (applied, unchanged, rejected) and trigger (watch, poll, api, manual).',
+      labelNames: ['certificate', 'result', 'trigger'] as const,
+      registers,
+    });
+    this.rejections = new Counter({
+      name: 'hotcert_reload_rejections_total',
+      help: 'Candidates refused, by reason.',
+      labelNames: ['certificate', 'reason'] as const,
+      registers,
+    });
+    this.reloadDuration = new Histogram({
+      name: 'hotcert_reload_duration_seconds',
+      help: 'Time from the trigger (file event, poll, API event) to the swap.',
+      labelNames: ['certificate'] as const,
+      buckets: RELOAD_BUCKETS,
+      registers,
+    });
+    this.handshakeErrors = new Counter({
+      name: 'hotcert_tls_handshake_errors_total',
+      help: 'TLS handshakes that failed, by reason (the TLS error code).',
+      labelNames: ['reason'] as const,
+      registers,
+    });
+    this.socketConnections = new Counter({
+      name: 'hotcert_socketio_connections_total',
+      help: 'Socket.IO connections accepted.',
+      registers,
+    });
+    this.socketDisconnections = new Counter({
+      name: 'hotcert_socketio_disconnections_total',
+      help: 'Socket.IO disconnections, by reason.',
+      labelNames: ['reason'] as const,
+      registers,
+    });
+
+    for (const name of reloader.certificates) this.#initialise(name);
+    reloader.on('reload', (event) => {
+      this.reloads.inc({ certificate: event.certificate, result: 'applied', trigger: event.trigger });
+      this.reloadDuration.observe({ certificate: event.certificate }, event.durationSeconds);
+    });
+    reloader.on('unchanged', (event) => this.reloads.inc({ certificate: event.certificate, result: 'unchanged', trigger: event.trigger }));
+    reloader.on('reject', (event) => {
+      this.reloads.inc({ certificate: event.certificate, result: 'rejected', trigger: event.trigger });
+      this.rejections.inc({ certificate: event.certificate, reason: event.reason });
+    });
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+  }
+
+  /** Zero series exist from the start, so `rate()` and `increase()` see the first event. */
+  #initialise(certificate: string): void {
+    this.reloadDuration.zero({ certificate });
+    for (const reason of REJECTION_REASONS) this.rejections.inc({ certificate, reason }, 0);
+  }
+}

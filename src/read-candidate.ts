@@ -1,0 +1,102 @@
+import { open } from 'node:fs/promises';
+import { systemErrorCode } from './errors.js';
+import type { CandidateFiles, PemFile, Rejection } from './material.js';
+
+/** Where one named certificate pair lives on disk. */
+export interface CertificatePaths {
+  readonly cert: string;
+  readonly key: string;
+  /** Optional: a missing `ca` file is not an error. */
+  readonly ca?: string | undefined;
+}
+
+/** What a source hands to the reloader: raw bytes, or the reason they could not be read. */
+export type Candidate = { readonly files: CandidateFiles } | { readonly rejection: Rejection };
+
+/** Certificate files are a few KiB; anything this large is not one. */
+export const DEFAULT_MAX_FILE_BYTES: number = 1024 * 1024;
+
+const EXPLANATIONS: Readonly<Record<string, string>> = {
+  ENOENT: 'the file does not exist (check the path and that the Secret is mounted there)',
+  EACCES: 'permission denied (make it readable by the user hotcert runs as: check the volume defaultMode and fsGroup)',
+  EPERM: 'operation not permitted',
+  EISDIR: 'it is a directory, not a file',
+  ELOOP: 'too many levels of symbolic links (a symlink loop)',
+  ENOTDIR: 'a component of the path is not a directory',
+  EMFILE: 'too many open files in this process',
+  ENFILE: 'too many open files on this system',
+};
+
+function describeReadError(path: string, error: unknown): string {
+  const code = systemErrorCode(error);
+  const why = (code && EXPLANATIONS[code]) ?? (error instanceof Error ? error.message : String(error));
+  return `${path}: cannot read: ${why}${code ? ` (${code})` : ''}`;
+}
+
+class FileTooLargeError extends Error {
+  readonly code = 'EFBIG';
+}
+
+/** Reads a whole file, refusing (without reading it all) one larger than `maxBytes`. */
+async function readLimited(path: string, maxBytes: number): Promise<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    const stats = await handle.stat();
+    const { size } = stats;
+    if (!stats.isFile()) {
+      throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
+    }
+    if (size > maxBytes) throw new FileTooLargeError(`${size} bytes is larger than the ${maxBytes}-byte limit for certificate files`);
+    const buffer = Buffer.alloc(maxBytes + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > maxBytes) throw new FileTooLargeError(`the file grew past the ${maxBytes}-byte limit while being read`);
+    }
+    return buffer.subarray(0, length);
+  } finally {
+    await handle.close();
+  }
+}
+
+interface ReadFailure extends Rejection {
+  readonly code: string | undefined;
+}
+
+async function readOne(path: string, maxBytes: number): Promise<PemFile | ReadFailure> {
+  try {
+    return { path, data: await readLimited(path, maxBytes) };
+  } catch (error) {
+    return { reason: 'read_error', file: path, message: describeReadError(path, error), code: systemErrorCode(error) };
+  }
+}
+
+function toRejection({ reason, file, message }: ReadFailure): Rejection {
+  return { reason, file, message };
+}
+
+function isPemFile(value: PemFile | ReadFailure): value is PemFile {
+  return 'data' in value;
+}
+
+/**
+ * Reads a pair (and its optional CA) in one go. A missing `ca` file is tolerated; a missing
+ * certificate or key is a `read_error` naming the file.
+ */
+export async function readCandidate(paths: CertificatePaths, maxBytes: number = DEFAULT_MAX_FILE_BYTES): Promise<Candidate> {
+  const [cert, key, ca] = await Promise.all([
+    readOne(paths.cert, maxBytes),
+    readOne(paths.key, maxBytes),
+    paths.ca === undefined ? undefined : readOne(paths.ca, maxBytes),
+  ]);
+  if (!isPemFile(cert)) return { rejection: toRejection(cert) };
+  if (!isPemFile(key)) return { rejection: toRejection(key) };
+  if (ca === undefined) return { files: { cert, key } };
+  if (!isPemFile(ca)) {
+    // ca.crt is optional: its absence is fine, any other failure is reported.
+    return ca.code === 'ENOENT' ? { files: { cert, key } } : { rejection: toRejection(ca) };
+  }
+  return { files: { cert, key, ca } };
+}

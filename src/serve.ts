@@ -1,0 +1,60 @@
+/**
+ * `hotcert serve`: the server binary. Runs until SIGTERM/SIGINT, then shuts down gracefully.
+ */
+import type { ServeConfig } from './config.js';
+import type { Logger } from './logger.js';
+import { createHotcertServer, type HotcertServer } from './server.js';
+
+export interface ProcessSignals {
+  on(signal: NodeJS.Signals, listener: () => void): unknown;
+  off(signal: NodeJS.Signals, listener: () => void): unknown;
+}
+
+/** Starts the server and resolves when it has shut down after a signal. */
+export async function serve(config: ServeConfig, logger: Logger, signals: ProcessSignals = process): Promise<void> {
+  const server: HotcertServer = await createHotcertServer({
+    certificate: config.certificate,
+    host: config.host,
+    port: config.port,
+    metrics: config.metrics,
+    watch: config.watch,
+    pollIntervalMs: config.pollIntervalMs,
+    debounceMs: config.debounceMs,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    logger,
+  });
+  const live = server.reloader.current('default');
+  logger.info(
+    {
+      event: 'listening',
+      host: config.host,
+      port: server.port,
+      metricsPort: server.metricsPort ?? null,
+      serialNumber: live?.serialNumber,
+      notAfter: live?.validTo,
+      watch: config.watch,
+      pollIntervalMs: config.pollIntervalMs,
+    },
+    `serving Socket.IO over TLS on https://${config.host}:${server.port}/ (certificate serial ${live?.serialNumber ?? '?'}, valid until ${live?.validTo ?? '?'})`,
+  );
+
+  await new Promise<void>((stopped) => {
+    const reload = () => {
+      logger.info({ event: 'sighup' }, 'SIGHUP: re-reading the certificate');
+      void server.reload('manual');
+    };
+    const stop = (signal: NodeJS.Signals) => () => {
+      logger.info({ event: 'shutdown', signal, timeoutMs: config.shutdownTimeoutMs }, `${signal}: shutting down`);
+      signals.off('SIGTERM', onTerm);
+      signals.off('SIGINT', onInt);
+      signals.off('SIGHUP', reload);
+      void server.close().then(stopped);
+    };
+    const onTerm = stop('SIGTERM');
+    const onInt = stop('SIGINT');
+    signals.on('SIGTERM', onTerm);
+    signals.on('SIGINT', onInt);
+    signals.on('SIGHUP', reload);
+  });
+  logger.info({ event: 'stopped' }, 'shut down cleanly');
+}

@@ -1,0 +1,240 @@
+/**
+ * The composition root of the library: `createHotcertServer()` wires the HTTPS server, Socket.IO,
+ * the reloader, the file source, metrics, logs and the side port, and tears them down in reverse.
+ */
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { Server as HttpServer, RequestListener } from 'node:http';
+import type { SecureContextOptions } from 'node:tls';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { Server as SocketIoServer, type ServerOptions as SocketIoOptions, type Socket } from 'socket.io';
+import { systemClock, type Clock } from './clock.js';
+import { announceCertificates, installRelayHandlers } from './default-app.js';
+import { ErrorCodes, HotcertError } from './errors.js';
+import { FileSource } from './file-source.js';
+import { boundPort, listen } from './listen.js';
+import { silentLogger, type Logger } from './logger.js';
+import { HotcertMetrics } from './metrics.js';
+import { createMetricsServer, type Readiness } from './metrics-server.js';
+import { readCandidate, type CertificatePaths } from './read-candidate.js';
+import { Reloader, type ReloadTrigger } from './reloader.js';
+import { logReloaderEvents } from './reload-log.js';
+import { TlsConnectionTracker } from './tls-connections.js';
+import { createTlsPortHandler } from './tls-port-handler.js';
+
+/** The single certificate pair's logical name (the `certificate` metric label). */
+export const DEFAULT_CERTIFICATE = 'default';
+
+/** A mounted `kubernetes.io/tls` Secret (`tls.crt`, `tls.key`, optional `ca.crt`), or explicit files. */
+export type CertificateLocation = { readonly certDir: string } | { readonly cert: string; readonly key: string; readonly ca?: string | undefined };
+
+/** TLS settings kept across swaps (the certificate and key come from the watched files). */
+export type TlsBaseOptions = Omit<SecureContextOptions, 'cert' | 'key' | 'pfx' | 'passphrase' | 'ticketKeys'>;
+
+export interface HotcertServerOptions {
+  /** Where the serving certificate and key are. */
+  readonly certificate: CertificateLocation;
+  /** TLS listen address. @default '0.0.0.0' */
+  readonly host?: string;
+  /** TLS listen port (HTTPS + WSS); 0 picks a free port. @default 8443 */
+  readonly port?: number;
+  /** Plain-HTTP `/metrics`, `/healthz`, `/readyz`; `false` turns it off. @default { host: '0.0.0.0', port: 9090 } */
+  readonly metrics?: { readonly host?: string; readonly port?: number } | false;
+  /** Watch the certificate directories for changes. With `false` only the poll runs. @default true */
+  readonly watch?: boolean;
+  /** Safety-net re-read interval in ms; 0 disables. @default 10_000 */
+  readonly pollIntervalMs?: number;
+  /** Quiet time after a plain-file event, in ms. @default 50 */
+  readonly debounceMs?: number;
+  /** Time allowed for `close()` to drain connections, in ms. @default 25_000 */
+  readonly shutdownTimeoutMs?: number;
+  /** Extra TLS settings (minVersion, ciphers, …), reapplied at every swap. @default { minVersion: 'TLSv1.2' } */
+  readonly tls?: TlsBaseOptions;
+  /** Passed to the Socket.IO `Server`. */
+  readonly socketIo?: Partial<SocketIoOptions>;
+  /** Install `echo`/`join`/`leave`/`publish` (DESIGN §5). `hotcert:certificate` is always sent. @default true */
+  readonly defaultApp?: boolean;
+  /** Your handler for HTTP requests on the TLS port (everything but `/healthz` and `/socket.io/`). */
+  readonly requestHandler?: RequestListener;
+  /** @default a silent logger */
+  readonly logger?: Logger;
+  /** @default a new Registry */
+  readonly registry?: Registry;
+  /** @default the system clock */
+  readonly clock?: Clock;
+}
+
+export interface HotcertServer {
+  readonly httpsServer: HttpsServer;
+  readonly io: SocketIoServer;
+  readonly reloader: Reloader;
+  readonly registry: Registry;
+  readonly metrics: HotcertMetrics;
+  readonly logger: Logger;
+  /** The bound TLS port (useful with `port: 0`). */
+  readonly port: number;
+  /** The bound metrics port, or `undefined` when it is off. */
+  readonly metricsPort: number | undefined;
+  /** Why the server is or is not ready (`/readyz`). */
+  readiness(): Readiness;
+  /** Re-reads the certificate files now (trigger `manual`). */
+  reload(trigger?: ReloadTrigger): Promise<void>;
+  /** Stops sources, disconnects sockets, closes both ports. Idempotent: the same promise every time. */
+  close(): Promise<void>;
+}
+
+export function certificatePaths(location: CertificateLocation): CertificatePaths {
+  if ('certDir' in location) {
+    return { cert: join(location.certDir, 'tls.crt'), key: join(location.certDir, 'tls.key'), ca: join(location.certDir, 'ca.crt') };
+  }
+  return { cert: location.cert, key: location.key, ca: location.ca };
+}
+
+/**
+ * Creates and starts a hotcert server: loads the certificate (strictly: throws
+ * `HOTCERT_ERR_NO_CERTIFICATE` when there is no valid one), listens, and starts watching.
+ *
+ * @example
+ * const hot = await createHotcertServer({ certificate: { certDir: '/etc/tls' }, port: 8443 });
+ * hot.io.on('connection', (socket) => socket.on('ping', (ack) => ack('pong')));
+ * process.on('SIGTERM', () => hot.close());
+ */
+export async function createHotcertServer(options: HotcertServerOptions): Promise<HotcertServer> {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? silentLogger();
+  const registry = options.registry ?? new Registry();
+  const host = options.host ?? '0.0.0.0';
+  const port = options.port ?? 8443;
+  const shutdownTimeoutMs = options.shutdownTimeoutMs ?? 25_000;
+  const paths = certificatePaths(options.certificate);
+  const tlsBase: TlsBaseOptions = { minVersion: 'TLSv1.2', ...options.tls };
+
+  const firstCandidate = await readCandidate(paths);
+  const material = Reloader.validateInitial(DEFAULT_CERTIFICATE, firstCandidate, clock);
+
+  const reloader = new Reloader({ clock });
+  const requestHandler = createTlsPortHandler({ reloader, requestHandler: options.requestHandler });
+  // The request handler exists before Socket.IO attaches: engine.io captures existing listeners.
+  const httpsServer = createHttpsServer({ ...tlsBase, ...material.tlsOptions() }, requestHandler);
+  reloader.addPair(
+    DEFAULT_CERTIFICATE,
+    material,
+    (next) => httpsServer.setSecureContext({ ...tlsBase, ...next.tlsOptions(), ticketKeys: httpsServer.getTicketKeys() }),
+    'files' in firstCandidate ? firstCandidate.files : undefined,
+  );
+  const io = new SocketIoServer(httpsServer, { serveClient: true, ...options.socketIo });
+
+  const certificateOf = (_socket?: Socket): string => DEFAULT_CERTIFICATE;
+  const tracker = new TlsConnectionTracker(httpsServer, {
+    pairOf: () => {
+      const status = reloader.status(DEFAULT_CERTIFICATE);
+      return status && { certificate: DEFAULT_CERTIFICATE, fingerprint: status.material.fingerprint };
+    },
+    onHandshakeError: (reason, error) => {
+      metrics.handshakeErrors.inc({ reason });
+      logger.debug({ reason, err: { code: (error as { code?: unknown }).code, message: error.message } }, 'TLS handshake failed');
+    },
+  });
+  const metrics = new HotcertMetrics({
+    registry,
+    reloader,
+    connectionsOnPrevious: (name, fingerprint) => tracker.countOnPrevious(name, fingerprint),
+    connectedSockets: () => io.of('/').sockets.size,
+  });
+  io.on('connection', (socket) => {
+    metrics.socketConnections.inc();
+    socket.once('disconnect', (reason) => metrics.socketDisconnections.inc({ reason }));
+    if (options.defaultApp ?? true) installRelayHandlers(io, socket);
+  });
+  const stopAnnouncing = announceCertificates({ io, reloader, certificateOf });
+  logReloaderEvents(reloader, logger);
+
+  const source = new FileSource({
+    paths,
+    sink: (candidate, offer) => reloader.offer(DEFAULT_CERTIFICATE, candidate, offer),
+    watch: options.watch ?? true,
+    pollIntervalMs: options.pollIntervalMs ?? 10_000,
+    debounceMs: options.debounceMs ?? 50,
+    clock,
+    onWatchError: (error) => logger.warn({ err: error }, 'file watcher error; the poll carries on'),
+  });
+
+  let listening = false;
+  let closing: Promise<void> | undefined;
+  const readiness = (): Readiness => {
+    const reasons: string[] = [];
+    if (closing) reasons.push('shutting down');
+    if (!listening) reasons.push('TLS listener is not up');
+    const now = clock.now();
+    for (const name of reloader.certificates) {
+      const leaf = reloader.status(name)?.material.leaf;
+      if (!leaf) continue;
+      if (now > Date.parse(leaf.validTo)) reasons.push(`certificate ${name} expired at ${leaf.validTo}`);
+      if (now < Date.parse(leaf.validFrom)) reasons.push(`certificate ${name} is not valid until ${leaf.validFrom}`);
+    }
+    return { ready: reasons.length === 0, reasons };
+  };
+
+  const metricsServer: HttpServer | undefined =
+    options.metrics === false
+      ? undefined
+      : createMetricsServer({ registry, readiness, onError: (error) => logger.error({ err: error }, 'metrics request failed') });
+
+  const shutdown = async (): Promise<void> => {
+    stopAnnouncing();
+    await source.close();
+    const drained = new Promise<void>((done) => {
+      // io.close() disconnects every socket and closes the HTTPS server.
+      void io.close(() => done());
+    });
+    const timer = setTimeout(() => {
+      logger.warn({ openConnections: tracker.size }, 'shutdown timeout reached; closing the remaining connections');
+      httpsServer.closeAllConnections();
+      tracker.destroyAll();
+    }, shutdownTimeoutMs);
+    timer.unref();
+    const metricsClosed = metricsServer?.listening
+      ? new Promise<void>((done) => {
+          metricsServer.close(() => done());
+          metricsServer.closeIdleConnections();
+        })
+      : Promise.resolve();
+    await Promise.all([drained, metricsClosed]);
+    clearTimeout(timer);
+    listening = false;
+  };
+  const close = (): Promise<void> => (closing ??= shutdown());
+
+  try {
+    await listen(httpsServer, { host, port, label: 'TLS', setting: '--port' });
+    listening = true;
+    if (metricsServer && options.metrics !== false) {
+      await listen(metricsServer, {
+        host: options.metrics?.host ?? '0.0.0.0',
+        port: options.metrics?.port ?? 9090,
+        label: 'metrics',
+        setting: '--metrics-port',
+      });
+    }
+    await source.start();
+  } catch (error) {
+    await close();
+    throw error;
+  }
+
+  return {
+    httpsServer,
+    io,
+    reloader,
+    registry,
+    metrics,
+    logger,
+    port: boundPort(httpsServer),
+    metricsPort: metricsServer ? boundPort(metricsServer) : undefined,
+    readiness,
+    reload: (trigger: ReloadTrigger = 'manual') => source.reload(trigger),
+    close,
+  };
+}
+
+export { ErrorCodes, HotcertError };
