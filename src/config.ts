@@ -106,7 +106,7 @@ function collect(spec: readonly OptionSpec[], sources: ConfigSources, problems: 
       }
       raw.set(option.flag, { value: token.value, origin: token.rawName });
     } else {
-      raw.set(option.flag, { value: !token.name.startsWith('no-'), origin: token.rawName });
+      raw.set(option.flag, { value: !token.rawName.startsWith('--no-'), origin: token.rawName });
     }
   }
   return { raw, positionals, help, version };

@@ -206,9 +206,10 @@ export class FileSource {
     const candidate = await readCandidate(this.#paths, this.#maxFileBytes);
     if (this.#closed) return;
     // The same bytes as the last accepted offer: nothing to tell the reloader. (After a
-    // rejection the same bytes are offered again: a certificate not yet valid becomes valid.)
+    // rejection the same bytes are offered again: a certificate not yet valid becomes valid.
+    // A manual reload is always reported: someone asked.)
     const digest = candidateDigest(candidate);
-    if (digest !== undefined && digest === this.#lastAccepted) return;
+    if (digest !== undefined && digest === this.#lastAccepted && pending.trigger !== 'manual') return;
     const now = this.#clock.monotonic();
     const settled = this.#settleSince !== undefined && now - this.#settleSince >= this.#settleMs;
     const outcome = this.#sink(candidate, { trigger: pending.trigger, startedAt: pending.startedAt, tentative: !settled });

@@ -189,7 +189,7 @@ export class Reloader extends EventEmitter<ReloaderEvents> {
   /** Calls `listener` at once with every live certificate, then after every swap. */
   subscribe(listener: CertificateListener): () => void {
     this.#listeners.add(listener);
-    for (const state of this.#pairs.values()) listener(state.live);
+    for (const state of this.#pairs.values()) this.#call(listener, state.live);
     return () => {
       this.#listeners.delete(listener);
     };
@@ -263,13 +263,15 @@ export class Reloader extends EventEmitter<ReloaderEvents> {
   }
 
   #notify(live: LiveCertificate): void {
-    for (const listener of this.#listeners) {
-      try {
-        listener(live);
-      } catch (error) {
-        // A subscriber's bug must not stop the others or the reloader.
-        this.emit('listenerError', error);
-      }
+    for (const listener of this.#listeners) this.#call(listener, live);
+  }
+
+  #call(listener: CertificateListener, live: LiveCertificate): void {
+    try {
+      listener(live);
+    } catch (error) {
+      // A subscriber's bug must not stop the others or the reloader.
+      this.emit('listenerError', error);
     }
   }
 }

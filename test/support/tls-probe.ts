@@ -36,7 +36,8 @@ export function probe({ port, ca, servername = 'localhost', session, timeoutMs =
       socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
       socket.once('end', () => {
         clearTimeout(timer);
-        resolve({ ...result, serialNumber: peer.serialNumber.toUpperCase(), session: ticket });
+        // A resumed session may carry no peer certificate: its serial is then ''.
+        resolve({ ...result, serialNumber: (peer.serialNumber ?? '').toUpperCase(), session: ticket });
       });
       socket.resume();
     });

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite needs, if they are missing.
+#   promtool  (package prometheus): `promtool check metrics` on the /metrics output
+# Runs apt-get as root, or through sudo when available; otherwise says what to install.
+set -euo pipefail
+
+declare -A PACKAGE_FOR=(
+  [promtool]=prometheus
+)
+
+missing=()
+for command in "${!PACKAGE_FOR[@]}"; do
+  command -v "$command" >/dev/null 2>&1 || missing+=("${PACKAGE_FOR[$command]}")
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-test-deps: all test tools present"
+  exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+  SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO=(sudo)
+else
+  echo "install-test-deps: missing Debian packages: ${missing[*]}; install them as root: apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "install-test-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -qq
+"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,134 @@
+import { describe, expect, it } from 'vitest';
+import { helpText, parseInvocation, SERVE_OPTIONS, type ServeConfig } from '../../src/config.js';
+import { ConfigError } from '../../src/errors.js';
+import { formatDuration, parseDuration } from '../../src/duration.js';
+
+function config(argv: string[], env: Record<string, string> = {}): ServeConfig {
+  const invocation = parseInvocation({ argv, env });
+  if (invocation.kind !== 'run') throw new Error(`expected a run, got ${invocation.kind}`);
+  return invocation.config;
+}
+
+function problems(argv: string[], env: Record<string, string> = {}): readonly string[] {
+  try {
+    parseInvocation({ argv, env });
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('parseInvocation', () => {
+  it('resolves the defaults of DESIGN §3', () => {
+    expect(config(['--cert-dir', '/etc/tls'])).toEqual({
+      command: 'serve',
+      certificate: { certDir: '/etc/tls' },
+      host: '0.0.0.0',
+      port: 8443,
+      metrics: { host: '0.0.0.0', port: 9090 },
+      watch: true,
+      pollIntervalMs: 10_000,
+      debounceMs: 50,
+      logLevel: 'info',
+      shutdownTimeoutMs: 25_000,
+    });
+  });
+
+  it('returns a frozen object', () => {
+    const resolved = config(['serve', '--cert-dir=/etc/tls']);
+    expect(Object.isFrozen(resolved)).toBe(true);
+    expect(Object.isFrozen(resolved.certificate)).toBe(true);
+  });
+
+  it('reads every setting from HOTCERT_* variables, and flags win', () => {
+    const env = {
+      HOTCERT_CERT_FILE: '/a.crt',
+      HOTCERT_KEY_FILE: '/a.key',
+      HOTCERT_CA_FILE: '/ca.crt',
+      HOTCERT_HOST: '127.0.0.1',
+      HOTCERT_PORT: '9443',
+      HOTCERT_METRICS_HOST: '127.0.0.2',
+      HOTCERT_METRICS_PORT: '0',
+      HOTCERT_POLL_INTERVAL: '1m',
+      HOTCERT_DEBOUNCE: '0',
+      HOTCERT_WATCH: 'false',
+      HOTCERT_LOG_LEVEL: 'debug',
+      HOTCERT_SHUTDOWN_TIMEOUT: '5s',
+    };
+    expect(config([], env)).toEqual({
+      command: 'serve',
+      certificate: { cert: '/a.crt', key: '/a.key', ca: '/ca.crt' },
+      host: '127.0.0.1',
+      port: 9443,
+      metrics: false,
+      watch: false,
+      pollIntervalMs: 60_000,
+      debounceMs: 0,
+      logLevel: 'debug',
+      shutdownTimeoutMs: 5_000,
+    });
+    expect(config(['--port', '10443', '--watch', '--log-level=warn'], env)).toMatchObject({ port: 10443, watch: true, logLevel: 'warn' });
+  });
+
+  it('has an environment variable for every flag', () => {
+    for (const option of SERVE_OPTIONS) {
+      expect(option.env[0]).toBe(`HOTCERT_${option.flag.toUpperCase().replaceAll('-', '_')}${['cert', 'key', 'ca'].includes(option.flag) ? '_FILE' : ''}`);
+    }
+  });
+
+  it('reports every problem at once, naming the flag or variable', () => {
+    const found = problems(['--port', '99999', '--poll-interval', 'often', '--log-level', 'loud', '--bogus', 'extra'], { HOTCERT_DEBOUNCE: '5' });
+    expect(found).toEqual(
+      expect.arrayContaining([
+        '--bogus: unknown option (see hotcert --help)',
+        '"extra": unknown command (commands: serve; see hotcert --help)',
+        expect.stringMatching(/^no certificate configured: set --cert-dir DIR/),
+        '--port: "99999" is not a port number (0-65535)',
+        expect.stringMatching(/^--poll-interval: "often" is not a duration/),
+        expect.stringMatching(/^--log-level: "loud" is not a log level/),
+        expect.stringMatching(/^HOTCERT_DEBOUNCE: "5" is not a duration/),
+      ]),
+    );
+    expect(found).toHaveLength(7);
+  });
+
+  it.each([
+    [['--cert-dir', '/d', '--cert', '/c'], /use either a certificate directory or explicit files/],
+    [['--cert', '/c'], /--cert: needs --key FILE as well/],
+    [['--key', '/k'], /--key: needs --cert FILE as well/],
+    [['--cert-dir', '/d', '--port', '9090'], /metrics port must differ from the TLS port/],
+    [['--cert-dir', '/d', '--no-watch', '--poll-interval', '0'], /with watching off .* it cannot be 0/],
+    [['--cert-dir'], /--cert-dir: needs a value/],
+    [['--cert-dir', '/d', '--port', '--debounce', '1s'], /--port: needs a value/],
+    [['--cert-dir', '/d'], null],
+  ])('%j', (argv, expected) => {
+    if (expected === null) expect(() => parseInvocation({ argv, env: {} })).not.toThrow();
+    else expect(problems(argv).join('\n')).toMatch(expected);
+  });
+
+  it('recognises --help and --version before anything else', () => {
+    expect(parseInvocation({ argv: ['--version', '--bogus'], env: {} })).toEqual({ kind: 'version' });
+    expect(parseInvocation({ argv: ['-h'], env: {} })).toEqual({ kind: 'help' });
+    expect(helpText()).toContain('--cert-dir DIR');
+    expect(helpText()).toContain('HOTCERT_SHUTDOWN_TIMEOUT');
+  });
+});
+
+describe('durations', () => {
+  it.each([
+    ['50ms', 50],
+    ['10s', 10_000],
+    ['1.5s', 1_500],
+    ['5m', 300_000],
+    ['2h', 7_200_000],
+    ['0', 0],
+  ])('%s is %d ms', (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+    expect(parseDuration(formatDuration(ms))).toBe(ms);
+  });
+
+  it.each(['', '10', '-1s', '1d', 'ten seconds', '1 s'])('rejects %j', (text) => {
+    expect(parseDuration(text)).toBeUndefined();
+  });
+});
