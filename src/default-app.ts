@@ -8,16 +8,10 @@ import type { LiveCertificate, Reloader } from './reloader.js';
 export const CERTIFICATE_EVENT = 'hotcert:certificate';
 
 /** What a socket receives in `hotcert:certificate` (DESIGN §5). */
-export interface CertificateAnnouncement {
-  readonly serialNumber: string;
-  readonly fingerprint256: string;
-  readonly subject: string;
-  readonly issuer: string;
-  readonly validFrom: string;
-  readonly validTo: string;
-  readonly dnsNames: readonly string[];
-  readonly reloadedAt: string;
-}
+export type CertificateAnnouncement = Pick<
+  LiveCertificate,
+  'serialNumber' | 'fingerprint256' | 'subject' | 'issuer' | 'validFrom' | 'validTo' | 'dnsNames' | 'reloadedAt'
+>;
 
 export type Ack = (response: unknown) => void;
 

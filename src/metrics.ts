@@ -7,7 +7,7 @@ import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 
 import type { X509Certificate } from 'node:crypto';
 import { commonName, formatDistinguishedName, notAfterMs, notBeforeMs } from './certificate-info.js';
 import { REJECTION_REASONS } from './material.js';
-import type { Reloader } from './reloader.js';
+import type { PairStatus, Reloader } from './reloader.js';
 
 export type CertificateRole = 'leaf' | 'intermediate' | 'client_ca';
 
@@ -98,43 +98,33 @@ export class HotcertMetrics {
         }
       },
     });
-    new Gauge({
-      name: 'hotcert_last_reload_successful',
-      help: 'Whether the latest candidate of each pair is being served (1) or was rejected (0).',
-      labelNames: ['certificate'] as const,
-      registers,
-      collect() {
-        this.reset();
-        for (const name of reloader.certificates) this.set({ certificate: name }, reloader.status(name)?.lastReloadSuccessful ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: 'hotcert_last_reload_success_timestamp_seconds',
-      help: 'When each pair last swapped in a new certificate (or loaded at start-up), in Unix seconds.',
-      labelNames: ['certificate'] as const,
-      registers,
-      collect() {
-        this.reset();
-        for (const name of reloader.certificates) {
-          const status = reloader.status(name);
-          if (status) this.set({ certificate: name }, status.lastSuccessAt / 1000);
-        }
-      },
-    });
-    const connectionsOnPrevious = options.connectionsOnPrevious;
-    new Gauge({
-      name: 'hotcert_connections_on_previous_certificate',
-      help: 'Open TLS connections negotiated with a certificate that is no longer served.',
-      labelNames: ['certificate'] as const,
-      registers,
-      collect() {
-        this.reset();
-        for (const name of reloader.certificates) {
-          const status = reloader.status(name);
-          if (status) this.set({ certificate: name }, connectionsOnPrevious?.(name, status.material.fingerprint) ?? 0);
-        }
-      },
-    });
+    /** A gauge with one series per pair, its value read from the pair's status at scrape time. */
+    const perPairGauge = (name: string, help: string, value: (status: PairStatus) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['certificate'] as const,
+        registers,
+        collect() {
+          this.reset();
+          for (const certificate of reloader.certificates) {
+            const status = reloader.status(certificate);
+            if (status) this.set({ certificate }, value(status));
+          }
+        },
+      });
+    perPairGauge('hotcert_last_reload_successful', 'Whether the latest candidate of each pair is being served (1) or was rejected (0).', (status) =>
+      status.lastReloadSuccessful ? 1 : 0,
+    );
+    perPairGauge(
+      'hotcert_last_reload_success_timestamp_seconds',
+      'When each pair last swapped in a new certificate (or loaded at start-up), in Unix seconds.',
+      (status) => status.lastSuccessAt / 1000,
+    );
+    const connectionsOnPrevious = options.connectionsOnPrevious ?? (() => 0);
+    perPairGauge('hotcert_connections_on_previous_certificate', 'Open TLS connections negotiated with a certificate that is no longer served.', (status) =>
+      connectionsOnPrevious(status.certificate, status.material.fingerprint),
+    );
     const connectedSockets = options.connectedSockets;
     new Gauge({
       name: 'hotcert_socketio_connected_sockets',

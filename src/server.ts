@@ -7,7 +7,7 @@ import type { Server as HttpServer, RequestListener } from 'node:http';
 import type { SecureContextOptions } from 'node:tls';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
-import { Server as SocketIoServer, type ServerOptions as SocketIoOptions, type Socket } from 'socket.io';
+import { Server as SocketIoServer, type ServerOptions as SocketIoOptions } from 'socket.io';
 import { systemClock, type Clock } from './clock.js';
 import { announceCertificates, installRelayHandlers } from './default-app.js';
 import { ErrorCodes, HotcertError } from './errors.js';
@@ -124,7 +124,8 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
   );
   const io = new SocketIoServer(httpsServer, { serveClient: true, ...options.socketIo });
 
-  const certificateOf = (_socket?: Socket): string => DEFAULT_CERTIFICATE;
+  // One pair for now: every socket is served by the default certificate.
+  const certificateOf = (): string => DEFAULT_CERTIFICATE;
   const tracker = new TlsConnectionTracker(httpsServer, {
     pairOf: () => {
       const status = reloader.status(DEFAULT_CERTIFICATE);

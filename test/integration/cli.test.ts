@@ -150,9 +150,8 @@ describe('hotcert CLI', () => {
       await kubeletWrite(dir.path, next.secretFiles);
       await waitForSerial({ port, ca: pki.caPem, serial: next.serialNumber, withinMs: 2_000 });
       const third = await pki.leaf();
-      await kubeletWrite(dir.path, third.secretFiles);
-      const hidden = (await import('node:fs/promises')).readlink(join(dir.path, '..data'));
-      await chmod(join(dir.path, await hidden, 'tls.key'), 0o000);
+      // A Secret volume whose defaultMode leaves the key unreadable to the server's user.
+      await kubeletWrite(dir.path, third.secretFiles, { 'tls.key': 0o000 });
       const rejected = await cli.waitForLine((line) => line['event'] === 'certificate_rejected', 10_000);
       expect(rejected).toMatchObject({ reason: 'read_error', file: join(dir.path, 'tls.key') });
       expect(String(rejected['msg'])).toMatch(/permission denied .*\(EACCES\)/);

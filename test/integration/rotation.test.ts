@@ -64,3 +64,33 @@ describe.each(WATCH_MODES)('rotation with $mode', ({ watch, pollIntervalMs }) =>
     expect(Math.max(...latencies)).toBeLessThan(1_000);
   });
 });
+
+describe.each(WATCH_MODES)('explicit files in separate directories with $mode', ({ watch, pollIntervalMs }) => {
+  it('watches each directory and swaps when both files have changed', async () => {
+    const certDir = await tempDir();
+    const keyDir = await tempDir();
+    const pki = await TestPki.create('rsa');
+    const first = await pki.leaf();
+    const { writeFile } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const cert = join(certDir.path, 'server.pem');
+    const key = join(keyDir.path, 'server-key.pem');
+    await writeFile(cert, first.chainPem);
+    await writeFile(key, first.keyAs('pkcs1'));
+    const server = await startHotcert({ certificate: { cert, key }, watch, pollIntervalMs });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const next = await pki.leaf();
+        await writeFile(key, next.keyAs('pkcs1'));
+        await writeFile(cert, next.chainPem);
+        await waitForSerial({ port: server.port, ca: pki.caPem, serial: next.serialNumber, withinMs: 1_000 });
+      }
+      expect((await metricValue(server, 'hotcert_reloads_total', { result: 'rejected' })) ?? 0).toBe(0);
+      expect(await metricValue(server, 'hotcert_reloads_total', { result: 'applied' })).toBe(3);
+    } finally {
+      await server.close();
+      await certDir.remove();
+      await keyDir.remove();
+    }
+  });
+});

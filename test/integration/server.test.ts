@@ -152,6 +152,9 @@ describe('hotcert server', () => {
     expect(status.status).toBe(200);
     expect(status.body).toContain(first.serialNumber);
     expect(status.body).toContain('hotcert.example');
+    const clientScript = await httpsText(server!.port, '/socket.io/socket.io.min.js', pki.caPem);
+    expect(clientScript.status).toBe(200);
+    expect(clientScript.body).toContain('Socket.IO');
   });
 
   it('logs one line per swap with serial, fingerprint, not-after, trigger and duration', async () => {

@@ -4,7 +4,7 @@
  * `..data_tmp` at it, `rename(..data_tmp, ..data)` (the atomic step), create the user-visible
  * `name -> ..data/name` symlinks once, then remove the previous hidden directory.
  */
-import { lstat, mkdir, readlink, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readlink, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 const DATA = '..data';
@@ -29,13 +29,15 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** Writes `files` into the Secret mount `dir` the way the kubelet does. */
-export async function kubeletWrite(dir: string, files: Record<string, string | Buffer>): Promise<void> {
+export async function kubeletWrite(dir: string, files: Record<string, string | Buffer>, modes: Record<string, number> = {}): Promise<void> {
   await mkdir(dir, { recursive: true });
   const previous = (await exists(join(dir, DATA))) ? await readlink(join(dir, DATA)) : undefined;
   const target = timestampedName();
   await mkdir(join(dir, target), { mode: 0o755 });
   for (const [name, content] of Object.entries(files)) {
-    await writeFile(join(dir, target, name), content, { mode: 0o644 });
+    // The kubelet writes with the volume's defaultMode (0644 unless set); chmod makes it exact.
+    await writeFile(join(dir, target, name), content);
+    await chmod(join(dir, target, name), modes[name] ?? 0o644);
   }
   if (await exists(join(dir, DATA_TMP))) await unlink(join(dir, DATA_TMP));
   await symlink(target, join(dir, DATA_TMP));

@@ -1,0 +1,131 @@
+/**
+ * The default Socket.IO app (DESIGN §5) over real WSS, the Socket.IO metrics, and the library
+ * API used the way the README shows: own handlers, own request handler.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'node:https';
+import { io as connect, type Socket } from 'socket.io-client';
+import type { HotcertServer } from '../../src/server.js';
+import { TestPki } from '../support/certs.js';
+import { eventually } from '../support/eventually.js';
+import { metricValue, startHotcert, tempDir } from '../support/hotcert.js';
+import { kubeletWrite } from '../support/kubelet.js';
+
+describe('default Socket.IO app', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let pki: TestPki;
+  let server: HotcertServer;
+  const sockets: Socket[] = [];
+
+  async function client(transports: Array<'websocket' | 'polling'> = ['websocket']): Promise<Socket> {
+    const socket = connect(`https://localhost:${server.port}`, { ca: pki.caPem, transports, forceNew: true, reconnection: false });
+    sockets.push(socket);
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('connect_error', reject));
+    return socket;
+  }
+
+  beforeAll(async () => {
+    dir = await tempDir();
+    pki = await TestPki.create();
+    await kubeletWrite(dir.path, (await pki.leaf()).secretFiles);
+    server = await startHotcert({ certificate: { certDir: dir.path } });
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    await server.close();
+    await dir.remove();
+  });
+
+  it('echo acknowledges with the payload', async () => {
+    const socket = await client();
+    expect(await socket.emitWithAck('echo', { n: 1, text: 'héllo' })).toEqual({ n: 1, text: 'héllo' });
+  });
+
+  it('announces the live certificate on connect', async () => {
+    const socket = connect(`https://localhost:${server.port}`, { ca: pki.caPem, transports: ['websocket'], forceNew: true, reconnection: false });
+    sockets.push(socket);
+    const payload = await new Promise<Record<string, unknown>>((resolve) => socket.once('hotcert:certificate', resolve));
+    const live = server.reloader.current('default');
+    expect(Object.keys(payload).sort()).toEqual(['dnsNames', 'fingerprint256', 'issuer', 'reloadedAt', 'serialNumber', 'subject', 'validFrom', 'validTo']);
+    expect(payload).toMatchObject({ serialNumber: live?.serialNumber, fingerprint256: live?.fingerprint256, dnsNames: ['localhost'] });
+  });
+
+  it('publish reaches every socket in the room, and only them, until they leave', async () => {
+    const [alice, bob, carol] = [await client(), await client(['polling']), await client()];
+    const received = new Map<Socket, unknown[]>([alice, bob, carol].map((s) => [s, []]));
+    for (const socket of [alice, bob, carol]) socket.on('message', (m: unknown) => received.get(socket)?.push(m));
+    expect(await alice.emitWithAck('join', 'news')).toEqual({ ok: true });
+    expect(await bob.emitWithAck('join', 'news')).toEqual({ ok: true });
+    expect(await carol.emitWithAck('publish', { room: 'news', data: { headline: 'rotated' } })).toEqual({ ok: true });
+    await eventually(() => {
+      expect(received.get(alice)).toEqual([{ room: 'news', data: { headline: 'rotated' } }]);
+      expect(received.get(bob)).toEqual([{ room: 'news', data: { headline: 'rotated' } }]);
+    });
+    expect(received.get(carol)).toEqual([]);
+
+    expect(await bob.emitWithAck('leave', 'news')).toEqual({ ok: true });
+    await carol.emitWithAck('publish', { room: 'news', data: 2 });
+    await eventually(() => expect(received.get(alice)).toHaveLength(2));
+    expect(received.get(bob)).toHaveLength(1);
+  });
+
+  it.each([
+    ['join', ''],
+    ['leave', 42],
+    ['publish', { data: 'no room' }],
+  ])('%s with a bad room answers with an error', async (event, argument) => {
+    const socket = await client();
+    expect(await socket.emitWithAck(event, argument)).toEqual({ ok: false, error: expect.stringMatching(/room must be a non-empty string/) });
+  });
+
+  it('counts connections and disconnections by reason', async () => {
+    const connectionsBefore = (await metricValue(server, 'hotcert_socketio_connections_total')) ?? 0;
+    const connectedBefore = (await metricValue(server, 'hotcert_socketio_connected_sockets')) ?? 0;
+    const socket = await client();
+    expect(await metricValue(server, 'hotcert_socketio_connections_total')).toBe(connectionsBefore + 1);
+    expect(await metricValue(server, 'hotcert_socketio_connected_sockets')).toBe(connectedBefore + 1);
+    const disconnectsBefore = (await metricValue(server, 'hotcert_socketio_disconnections_total', { reason: 'client namespace disconnect' })) ?? 0;
+    socket.disconnect();
+    await eventually(async () => expect(await metricValue(server, 'hotcert_socketio_disconnections_total', { reason: 'client namespace disconnect' })).toBe(disconnectsBefore + 1));
+    expect(await metricValue(server, 'hotcert_socketio_connected_sockets')).toBe(connectedBefore);
+  });
+});
+
+describe('library API', () => {
+  it('takes your own Socket.IO handlers and HTTP request handler, and turns the default app off', async () => {
+    const dir = await tempDir();
+    const pki = await TestPki.create();
+    await kubeletWrite(dir.path, (await pki.leaf()).secretFiles);
+    const hot = await startHotcert({
+      certificate: { certDir: dir.path },
+      defaultApp: false,
+      metrics: false,
+      requestHandler: (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('my app\n');
+      },
+    });
+    try {
+      hot.io.on('connection', (socket) => socket.on('ping', (ack: (answer: string) => void) => ack('pong')));
+      const socket = connect(`https://localhost:${hot.port}`, { ca: pki.caPem, transports: ['websocket'], reconnection: false });
+      await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('connect_error', reject));
+      expect(await socket.emitWithAck('ping')).toBe('pong');
+      await expect(socket.timeout(300).emitWithAck('echo', 1)).rejects.toThrow();
+      socket.close();
+      const body = await new Promise<string>((resolve, reject) => {
+        request({ host: '127.0.0.1', port: hot.port, path: '/', ca: pki.caPem, servername: 'localhost' }, (res) => {
+          let text = '';
+          res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          res.on('end', () => resolve(text));
+        })
+          .on('error', reject)
+          .end();
+      });
+      expect(body).toBe('my app\n');
+      expect(hot.metricsPort).toBeUndefined();
+    } finally {
+      await hot.close();
+      await dir.remove();
+    }
+  });
+});
