@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs, if they are missing.
-#   promtool  (package prometheus): `promtool check metrics` on the /metrics output
+#   promtool  (package prometheus):     `promtool check metrics` on the /metrics output
+#   chromium  (package chromium):       the status page in a real headless browser
+#   certutil  (package libnss3-tools):  the browser trusts the development CA through NSS
 # Runs apt-get as root, or through sudo when available; otherwise says what to install.
 set -euo pipefail
 
 declare -A PACKAGE_FOR=(
   [promtool]=prometheus
+  [chromium]=chromium
+  [certutil]=libnss3-tools
 )
 
 missing=()

@@ -7,6 +7,8 @@ import { helpText, parseInvocation, type Invocation } from './config.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
 import { createLogger, type Logger } from './logger.js';
 import { serve } from './serve.js';
+import { dev } from './dev.js';
+import { checkCertificate, formatReport, processEnvironment } from './check.js';
 import { packageVersion } from './version.js';
 
 export interface CliIo {
@@ -30,17 +32,24 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     return ExitCode.OK;
   }
   if (invocation.kind === 'help') {
-    io.stdout.write(helpText());
+    io.stdout.write(helpText(invocation.command));
     return ExitCode.OK;
   }
+  const { config } = invocation;
+  if (config.command === 'check') {
+    const report = await checkCertificate(config.certificate, config.serverName, processEnvironment());
+    io.stdout.write(config.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+    return report.servable ? ExitCode.OK : ExitCode.CHECK_FAILED;
+  }
 
-  const logger: Logger = createLogger({ level: invocation.config.logLevel });
+  const logger: Logger = createLogger({ level: config.logLevel });
   process.on('uncaughtException', (error) => {
     logger.fatal({ err: error }, `unexpected error: ${error.message}`);
     process.exit(ExitCode.UNEXPECTED);
   });
   try {
-    await serve(invocation.config, logger);
+    if (config.command === 'dev') await dev(config, logger, io.stdout);
+    else await serve(config, logger);
     return ExitCode.OK;
   } catch (error) {
     const code = exitCodeFor(error);

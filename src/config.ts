@@ -10,27 +10,48 @@ import { ConfigError } from './errors.js';
 import { LOG_LEVELS } from './logger.js';
 import type { CertificateLocation } from './server.js';
 
-export const COMMANDS = ['serve'] as const;
+export const COMMANDS = ['serve', 'dev', 'check'] as const;
 export type Command = (typeof COMMANDS)[number];
 
-export interface ServeConfig {
-  readonly command: 'serve';
-  readonly certificate: CertificateLocation;
+export interface ListenConfig {
   readonly host: string;
   readonly port: number;
   /** `false` when `--metrics-port 0` turned the side port off. */
   readonly metrics: { readonly host: string; readonly port: number } | false;
-  readonly watch: boolean;
-  readonly pollIntervalMs: number;
-  readonly debounceMs: number;
   readonly logLevel: LevelWithSilent;
   readonly shutdownTimeoutMs: number;
 }
 
+export interface ServeConfig extends ListenConfig {
+  readonly command: 'serve';
+  readonly certificate: CertificateLocation;
+  readonly watch: boolean;
+  readonly pollIntervalMs: number;
+  readonly debounceMs: number;
+}
+
+export interface DevConfig extends ListenConfig {
+  readonly command: 'dev';
+  /** Keeps `ca.crt`/`ca.key` across runs; the kubelet-style mount is `dir/mount`. */
+  readonly dir: string;
+  /** 0: issue once, never rotate. */
+  readonly rotateEveryMs: number;
+}
+
+export interface CheckConfig {
+  readonly command: 'check';
+  readonly certificate: CertificateLocation;
+  /** A server name (DNS name or IP address) the certificate must cover. */
+  readonly serverName: string | undefined;
+  readonly json: boolean;
+}
+
+export type Config = ServeConfig | DevConfig | CheckConfig;
+
 export type Invocation =
-  | { readonly kind: 'help'; readonly topic?: string }
+  | { readonly kind: 'help'; readonly command?: Command }
   | { readonly kind: 'version' }
-  | { readonly kind: 'run'; readonly config: ServeConfig };
+  | { readonly kind: 'run'; readonly config: Config };
 
 type Kind = 'string' | 'boolean';
 
@@ -44,21 +65,61 @@ export interface OptionSpec {
   readonly help: string;
 }
 
+const CERT_DIR: OptionSpec = { flag: 'cert-dir', kind: 'string', env: ['HOTCERT_CERT_DIR'], value: 'DIR', help: 'a mounted kubernetes.io/tls Secret: tls.crt, tls.key, optional ca.crt' };
+const CERT: OptionSpec = { flag: 'cert', kind: 'string', env: ['HOTCERT_CERT_FILE', 'HOTCERT_CERT'], value: 'FILE', help: 'certificate chain (leaf first), instead of --cert-dir' };
+const KEY: OptionSpec = { flag: 'key', kind: 'string', env: ['HOTCERT_KEY_FILE', 'HOTCERT_KEY'], value: 'FILE', help: 'private key (PKCS#8, PKCS#1 or SEC1 PEM), with --cert' };
+const CA: OptionSpec = { flag: 'ca', kind: 'string', env: ['HOTCERT_CA_FILE', 'HOTCERT_CA'], value: 'FILE', help: 'optional CA bundle, with --cert' };
+const HOST: OptionSpec = { flag: 'host', kind: 'string', env: ['HOTCERT_HOST'], value: 'ADDR', default: '0.0.0.0', help: 'TLS listen address' };
+const PORT: OptionSpec = { flag: 'port', kind: 'string', env: ['HOTCERT_PORT'], value: 'PORT', default: '8443', help: 'TLS listen port (HTTPS + WSS)' };
+const METRICS_HOST: OptionSpec = { flag: 'metrics-host', kind: 'string', env: ['HOTCERT_METRICS_HOST'], value: 'ADDR', default: '0.0.0.0', help: 'plain-HTTP /metrics, /healthz, /readyz address' };
+const METRICS_PORT: OptionSpec = { flag: 'metrics-port', kind: 'string', env: ['HOTCERT_METRICS_PORT'], value: 'PORT', default: '9090', help: 'plain-HTTP metrics port; 0 turns it off' };
+const LOG_LEVEL: OptionSpec = { flag: 'log-level', kind: 'string', env: ['HOTCERT_LOG_LEVEL'], value: 'LEVEL', default: 'info', help: `one of ${LOG_LEVELS.join(', ')}` };
+const SHUTDOWN_TIMEOUT: OptionSpec = { flag: 'shutdown-timeout', kind: 'string', env: ['HOTCERT_SHUTDOWN_TIMEOUT'], value: 'DURATION', default: '25s', help: 'drain time on SIGTERM before connections are cut' };
+
 export const SERVE_OPTIONS: readonly OptionSpec[] = Object.freeze([
-  { flag: 'cert-dir', kind: 'string', env: ['HOTCERT_CERT_DIR'], value: 'DIR', help: 'a mounted kubernetes.io/tls Secret: tls.crt, tls.key, optional ca.crt' },
-  { flag: 'cert', kind: 'string', env: ['HOTCERT_CERT_FILE', 'HOTCERT_CERT'], value: 'FILE', help: 'certificate chain (leaf first), instead of --cert-dir' },
-  { flag: 'key', kind: 'string', env: ['HOTCERT_KEY_FILE', 'HOTCERT_KEY'], value: 'FILE', help: 'private key (PKCS#8, PKCS#1 or SEC1 PEM), with --cert' },
-  { flag: 'ca', kind: 'string', env: ['HOTCERT_CA_FILE', 'HOTCERT_CA'], value: 'FILE', help: 'optional CA bundle, with --cert' },
-  { flag: 'host', kind: 'string', env: ['HOTCERT_HOST'], value: 'ADDR', default: '0.0.0.0', help: 'TLS listen address' },
-  { flag: 'port', kind: 'string', env: ['HOTCERT_PORT'], value: 'PORT', default: '8443', help: 'TLS listen port (HTTPS + WSS)' },
-  { flag: 'metrics-host', kind: 'string', env: ['HOTCERT_METRICS_HOST'], value: 'ADDR', default: '0.0.0.0', help: 'plain-HTTP /metrics, /healthz, /readyz address' },
-  { flag: 'metrics-port', kind: 'string', env: ['HOTCERT_METRICS_PORT'], value: 'PORT', default: '9090', help: 'plain-HTTP metrics port; 0 turns it off' },
+  CERT_DIR,
+  CERT,
+  KEY,
+  CA,
+  HOST,
+  PORT,
+  METRICS_HOST,
+  METRICS_PORT,
   { flag: 'poll-interval', kind: 'string', env: ['HOTCERT_POLL_INTERVAL'], value: 'DURATION', default: '10s', help: 'safety-net re-read of the files; 0 disables' },
   { flag: 'debounce', kind: 'string', env: ['HOTCERT_DEBOUNCE'], value: 'DURATION', default: '50ms', help: 'quiet time after a plain-file event before reading (a ..data swap is read at once)' },
   { flag: 'watch', kind: 'boolean', env: ['HOTCERT_WATCH'], default: 'true', help: 'watch the certificate directories for events (--no-watch: poll only)' },
-  { flag: 'log-level', kind: 'string', env: ['HOTCERT_LOG_LEVEL'], value: 'LEVEL', default: 'info', help: `one of ${LOG_LEVELS.join(', ')}` },
-  { flag: 'shutdown-timeout', kind: 'string', env: ['HOTCERT_SHUTDOWN_TIMEOUT'], value: 'DURATION', default: '25s', help: 'drain time on SIGTERM before connections are cut' },
+  LOG_LEVEL,
+  SHUTDOWN_TIMEOUT,
 ] satisfies OptionSpec[]);
+
+export const DEV_OPTIONS: readonly OptionSpec[] = Object.freeze([
+  { flag: 'dir', kind: 'string', env: ['HOTCERT_DIR'], value: 'DIR', default: '.hotcert-dev', help: 'where the development CA is kept (ca.crt, ca.key) and the Secret-like mount/ is written' },
+  { flag: 'rotate-every', kind: 'string', env: ['HOTCERT_ROTATE_EVERY'], value: 'DURATION', default: '30s', help: 're-issue the leaf (new key) this often; 0 issues once' },
+  { ...HOST, default: '127.0.0.1' },
+  PORT,
+  { ...METRICS_HOST, default: '127.0.0.1' },
+  METRICS_PORT,
+  { ...LOG_LEVEL, default: 'warn', help: `JSON log level (the dev banner and rotation lines are always printed): ${LOG_LEVELS.join(', ')}` },
+  SHUTDOWN_TIMEOUT,
+] satisfies OptionSpec[]);
+
+export const CHECK_OPTIONS: readonly OptionSpec[] = Object.freeze([
+  CERT_DIR,
+  CERT,
+  KEY,
+  CA,
+  // Not HOTCERT_HOST: in a pod that names the listen address, not the name to check.
+  { flag: 'host', kind: 'string', env: [], value: 'NAME', help: 'a DNS name or IP address the certificate must cover' },
+  { flag: 'json', kind: 'boolean', env: [], default: 'false', help: 'print the report as JSON' },
+] satisfies OptionSpec[]);
+
+export const COMMAND_OPTIONS: Readonly<Record<Command, readonly OptionSpec[]>> = Object.freeze({ serve: SERVE_OPTIONS, dev: DEV_OPTIONS, check: CHECK_OPTIONS });
+
+const SUMMARIES: Readonly<Record<Command, string>> = {
+  serve: 'serve Socket.IO over TLS from a certificate directory or files, reloading it live (default)',
+  dev: 'generate a development CA and a short-lived localhost certificate, rotate it live, and serve the status page',
+  check: 'diagnose a certificate directory or files: exit 0 when hotcert would serve them, 1 otherwise',
+};
 
 const GLOBAL_FLAGS = new Set(['help', 'version']);
 
@@ -75,7 +136,9 @@ interface Raw {
 
 function collect(spec: readonly OptionSpec[], sources: ConfigSources, problems: string[]): { raw: Map<string, Raw>; positionals: string[]; help: boolean; version: boolean } {
   const options = Object.fromEntries([
-    ...spec.map((s) => [s.flag, { type: s.kind }] as const),
+    ...Object.values(COMMAND_OPTIONS)
+      .flat()
+      .map((s) => [s.flag, { type: s.kind }] as const),
     ['help', { type: 'boolean', short: 'h' }] as const,
     ['version', { type: 'boolean', short: 'v' }] as const,
   ]);
@@ -96,7 +159,7 @@ function collect(spec: readonly OptionSpec[], sources: ConfigSources, problems: 
     else if (token.name === 'version') version = true;
     const option = known.get(token.name.replace(/^no-/, '')) ?? known.get(token.name);
     if (!option) {
-      if (!GLOBAL_FLAGS.has(token.name)) problems.push(`${token.rawName}: unknown option (see hotcert --help)`);
+      if (!GLOBAL_FLAGS.has(token.name)) problems.push(`${token.rawName}: unknown option here (see hotcert --help)`);
       continue;
     }
     if (option.kind === 'string') {
@@ -194,8 +257,7 @@ function certificateLocation(read: Reader, problems: string[]): CertificateLocat
   return { cert: cert ?? '', key: key ?? '', ca };
 }
 
-function serveConfig(read: Reader, problems: string[]): ServeConfig {
-  const certificate = certificateLocation(read, problems);
+function listenConfig(read: Reader, problems: string[]): ListenConfig {
   const host = read.string('host') ?? '0.0.0.0';
   const port = read.port('port');
   const metricsHost = read.string('metrics-host') ?? '0.0.0.0';
@@ -207,6 +269,18 @@ function serveConfig(read: Reader, problems: string[]): ServeConfig {
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     problems.push(`${read.origin('log-level')}: "${logLevel}" is not a log level (one of ${LOG_LEVELS.join(', ')})`);
   }
+  return {
+    host,
+    port,
+    metrics: metricsPort === 0 ? false : Object.freeze({ host: metricsHost, port: metricsPort }),
+    logLevel: logLevel as LevelWithSilent,
+    shutdownTimeoutMs: read.duration('shutdown-timeout'),
+  };
+}
+
+function serveConfig(read: Reader, problems: string[]): ServeConfig {
+  const certificate = certificateLocation(read, problems);
+  const listen = listenConfig(read, problems);
   const watch = read.boolean('watch');
   const pollIntervalMs = read.duration('poll-interval');
   if (!watch && pollIntervalMs === 0) {
@@ -215,16 +289,34 @@ function serveConfig(read: Reader, problems: string[]): ServeConfig {
   return Object.freeze({
     command: 'serve',
     certificate: Object.freeze(certificate),
-    host,
-    port,
-    metrics: metricsPort === 0 ? false : Object.freeze({ host: metricsHost, port: metricsPort }),
+    ...listen,
     watch,
     pollIntervalMs,
     debounceMs: read.duration('debounce'),
-    logLevel: logLevel as LevelWithSilent,
-    shutdownTimeoutMs: read.duration('shutdown-timeout'),
   });
 }
+
+/** The shortest rotation `hotcert dev` accepts: issuing takes a few milliseconds, browsers need a moment. */
+export const MIN_ROTATE_EVERY_MS = 1_000;
+
+function devConfig(read: Reader, problems: string[]): DevConfig {
+  const rotateEveryMs = read.duration('rotate-every');
+  if (rotateEveryMs !== 0 && rotateEveryMs < MIN_ROTATE_EVERY_MS) {
+    problems.push(`${read.origin('rotate-every')}: rotating more often than every ${MIN_ROTATE_EVERY_MS / 1000}s is not useful (use 0 to issue once)`);
+  }
+  return Object.freeze({ command: 'dev', dir: read.string('dir') ?? '.hotcert-dev', rotateEveryMs, ...listenConfig(read, problems) });
+}
+
+function checkConfig(read: Reader, problems: string[]): CheckConfig {
+  return Object.freeze({
+    command: 'check',
+    certificate: Object.freeze(certificateLocation(read, problems)),
+    serverName: read.has('host') ? read.string('host') : undefined,
+    json: read.boolean('json'),
+  });
+}
+
+const BUILDERS: { readonly [C in Command]: (read: Reader, problems: string[]) => Config } = { serve: serveConfig, dev: devConfig, check: checkConfig };
 
 /**
  * Parses the command line and environment. Throws `ConfigError` (code `HOTCERT_ERR_CONFIG`)
@@ -232,41 +324,90 @@ function serveConfig(read: Reader, problems: string[]): ServeConfig {
  */
 export function parseInvocation(sources: ConfigSources): Invocation {
   const problems: string[] = [];
-  const { raw, positionals, help, version } = collect(SERVE_OPTIONS, sources, problems);
-  const [command = 'serve', ...extra] = positionals;
+  const command = commandOf(sources.argv);
+  const spec = COMMAND_OPTIONS[command ?? 'serve'];
+  const { raw, positionals, help, version } = collect(spec, sources, problems);
   if (version) return { kind: 'version' };
-  if (help || command === 'help') return { kind: 'help', ...(command !== 'help' || extra[0] === undefined ? {} : { topic: extra[0] }) };
-  if (!(COMMANDS as readonly string[]).includes(command)) {
-    problems.unshift(`"${command}": unknown command (commands: ${COMMANDS.join(', ')}; see hotcert --help)`);
+  const [first, ...rest] = positionals;
+  if (help || first === 'help') {
+    const topic = first === 'help' ? rest[0] : command;
+    return { kind: 'help', ...((COMMANDS as readonly string[]).includes(topic ?? '') ? { command: topic as Command } : {}) };
+  }
+  const extra = command === undefined ? positionals : rest;
+  if (command === undefined && first !== undefined) {
+    problems.unshift(`"${first}": unknown command (commands: ${COMMANDS.join(', ')}; see hotcert --help)`);
+    extra.shift();
   }
   for (const value of extra) problems.push(`"${value}": unexpected argument`);
-  const config = serveConfig(new Reader(raw, SERVE_OPTIONS, problems), problems);
+  const config = BUILDERS[command ?? 'serve'](new Reader(raw, spec, problems), problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return { kind: 'run', config };
 }
 
-/** `--help` text, generated from the same table the parser uses. */
-export function helpText(): string {
-  const rows = SERVE_OPTIONS.map((s) => {
-    const flag = s.kind === 'boolean' ? `--[no-]${s.flag}` : `--${s.flag} ${s.value ?? ''}`.trimEnd();
-    const defaults = s.default === undefined ? '' : ` (default ${s.default})`;
-    return `  ${flag.padEnd(28)} ${s.help}${defaults}\n  ${''.padEnd(28)} env ${s.env.join(', ')}`;
+/** The command named by the first positional argument, if it is one. */
+function commandOf(argv: readonly string[]): Command | undefined {
+  const { positionals } = parseArgs({
+    args: [...argv],
+    options: Object.fromEntries(
+      Object.values(COMMAND_OPTIONS)
+        .flat()
+        .map((s) => [s.flag, { type: s.kind }]),
+    ),
+    strict: false,
+    allowPositionals: true,
+    allowNegative: true,
   });
+  const [first] = positionals;
+  return (COMMANDS as readonly string[]).includes(first ?? '') ? (first as Command) : undefined;
+}
+
+/** `--help` text, generated from the same tables the parser uses. */
+export function helpText(command?: Command): string {
+  const rows = (spec: readonly OptionSpec[]) =>
+    spec.map((s) => {
+      const flag = s.kind === 'boolean' ? `--[no-]${s.flag}` : `--${s.flag} ${s.value ?? ''}`.trimEnd();
+      const defaults = s.default === undefined ? '' : ` (default ${s.default})`;
+      const env = s.env.length > 0 ? `\n  ${''.padEnd(28)} env ${s.env.join(', ')}` : '';
+      return `  ${flag.padEnd(28)} ${s.help}${defaults}${env}`;
+    });
+  const footer = [
+    '',
+    'Durations take ms, s, m or h (50ms, 10s, 5m). Flags win over environment variables.',
+    'Exit codes: 0 clean shutdown, 1 unexpected error, 2 invalid configuration,',
+    '            3 no valid certificate at start-up, 4 cannot listen.',
+    '',
+  ];
+  if (command === 'dev') {
+    return ['Usage: hotcert dev [--dir DIR] [--port PORT] [--rotate-every DURATION]', '', SUMMARIES.dev, '', 'Options:', ...rows(DEV_OPTIONS), ...footer].join('\n');
+  }
+  if (command === 'check') {
+    return [
+      'Usage: hotcert check (--cert-dir DIR | --cert FILE --key FILE [--ca FILE]) [--host NAME] [--json]',
+      '',
+      SUMMARIES.check,
+      '',
+      'Options:',
+      ...rows(CHECK_OPTIONS),
+      '',
+    ].join('\n');
+  }
   return [
     'hotcert: HTTPS Socket.IO server that hot-swaps its TLS certificate without dropping a socket',
     '',
     'Usage:',
     '  hotcert [serve] --cert-dir DIR [options]',
     '  hotcert [serve] --cert FILE --key FILE [--ca FILE] [options]',
-    '  hotcert --version | --help',
+    '  hotcert dev [--dir DIR] [--port PORT] [--rotate-every DURATION]',
+    '  hotcert check --cert-dir DIR [--host NAME] [--json]',
+    '  hotcert --version | --help | COMMAND --help',
     '',
-    'Options (flags win over environment variables):',
-    ...rows,
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.padEnd(8)} ${SUMMARIES[c]}`),
     '',
-    'Durations take ms, s, m or h (50ms, 10s, 5m).',
+    'Options of serve:',
+    ...rows(SERVE_OPTIONS),
+    '',
     'Signals: SIGTERM/SIGINT shut down gracefully, SIGHUP re-reads the certificate now.',
-    'Exit codes: 0 clean shutdown, 1 unexpected error, 2 invalid configuration,',
-    '            3 no valid certificate at start-up, 4 cannot listen.',
-    '',
+    ...footer,
   ].join('\n');
 }

@@ -7,6 +7,8 @@ export const ExitCode = {
   CONFIG: 2,
   NO_CERTIFICATE: 3,
   LISTEN: 4,
+  /** `hotcert check`: the material would not be served. */
+  CHECK_FAILED: 1,
 } as const;
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

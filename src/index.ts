@@ -44,3 +44,4 @@ export { ConfigError, ErrorCodes, HotcertError, type ErrorCode } from './errors.
 export { ExitCode } from './exit-codes.js';
 export { parseDuration } from './duration.js';
 export { systemClock, type Clock } from './clock.js';
+export { checkCertificate, formatReport, type CheckReport, type Finding, type FindingStatus, type MountKind } from './check.js';

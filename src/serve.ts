@@ -3,16 +3,43 @@
  */
 import type { ServeConfig } from './config.js';
 import type { Logger } from './logger.js';
-import { createHotcertServer, type HotcertServer } from './server.js';
+import { createHotcertServer, DEFAULT_CERTIFICATE, type HotcertServer } from './server.js';
 
 export interface ProcessSignals {
   on(signal: NodeJS.Signals, listener: () => void): unknown;
   off(signal: NodeJS.Signals, listener: () => void): unknown;
 }
 
+/**
+ * Serves until SIGTERM or SIGINT, then closes the server (time-boxed by its shutdown timeout).
+ * SIGHUP re-reads the certificate. Resolves once the server has closed.
+ */
+export async function runUntilSignal(server: HotcertServer, logger: Logger, signals: ProcessSignals, onStop?: () => void): Promise<void> {
+  await new Promise<void>((stopped) => {
+    const reload = () => {
+      logger.info({ event: 'sighup' }, 'SIGHUP: re-reading the certificate');
+      void server.reload('manual');
+    };
+    const stop = (signal: NodeJS.Signals) => () => {
+      logger.info({ event: 'shutdown', signal }, `${signal}: shutting down`);
+      signals.off('SIGTERM', onTerm);
+      signals.off('SIGINT', onInt);
+      signals.off('SIGHUP', reload);
+      onStop?.();
+      void server.close().then(stopped);
+    };
+    const onTerm = stop('SIGTERM');
+    const onInt = stop('SIGINT');
+    signals.on('SIGTERM', onTerm);
+    signals.on('SIGINT', onInt);
+    signals.on('SIGHUP', reload);
+  });
+  logger.info({ event: 'stopped' }, 'shut down cleanly');
+}
+
 /** Starts the server and resolves when it has shut down after a signal. */
 export async function serve(config: ServeConfig, logger: Logger, signals: ProcessSignals = process): Promise<void> {
-  const server: HotcertServer = await createHotcertServer({
+  const server = await createHotcertServer({
     certificate: config.certificate,
     host: config.host,
     port: config.port,
@@ -23,7 +50,7 @@ export async function serve(config: ServeConfig, logger: Logger, signals: Proces
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     logger,
   });
-  const live = server.reloader.current('default');
+  const live = server.reloader.current(DEFAULT_CERTIFICATE);
   logger.info(
     {
       event: 'listening',
@@ -37,24 +64,5 @@ export async function serve(config: ServeConfig, logger: Logger, signals: Proces
     },
     `serving Socket.IO over TLS on https://${config.host}:${server.port}/ (certificate serial ${live?.serialNumber ?? '?'}, valid until ${live?.validTo ?? '?'})`,
   );
-
-  await new Promise<void>((stopped) => {
-    const reload = () => {
-      logger.info({ event: 'sighup' }, 'SIGHUP: re-reading the certificate');
-      void server.reload('manual');
-    };
-    const stop = (signal: NodeJS.Signals) => () => {
-      logger.info({ event: 'shutdown', signal, timeoutMs: config.shutdownTimeoutMs }, `${signal}: shutting down`);
-      signals.off('SIGTERM', onTerm);
-      signals.off('SIGINT', onInt);
-      signals.off('SIGHUP', reload);
-      void server.close().then(stopped);
-    };
-    const onTerm = stop('SIGTERM');
-    const onInt = stop('SIGINT');
-    signals.on('SIGTERM', onTerm);
-    signals.on('SIGINT', onInt);
-    signals.on('SIGHUP', reload);
-  });
-  logger.info({ event: 'stopped' }, 'shut down cleanly');
+  await runUntilSignal(server, logger, signals);
 }

@@ -21,6 +21,8 @@ import { Reloader, type ReloadTrigger } from './reloader.js';
 import { logReloaderEvents } from './reload-log.js';
 import { TlsConnectionTracker } from './tls-connections.js';
 import { createTlsPortHandler } from './tls-port-handler.js';
+import { StatusPage } from './status-page.js';
+import { packageVersion } from './version.js';
 
 /** The single certificate pair's logical name (the `certificate` metric label). */
 export const DEFAULT_CERTIFICATE = 'default';
@@ -54,7 +56,7 @@ export interface HotcertServerOptions {
   readonly socketIo?: Partial<SocketIoOptions>;
   /** Install `echo`/`join`/`leave`/`publish` (DESIGN §5). `hotcert:certificate` is always sent. @default true */
   readonly defaultApp?: boolean;
-  /** Your handler for HTTP requests on the TLS port (everything but `/healthz` and `/socket.io/`). */
+  /** Your handler for HTTP requests on the TLS port (everything but `/healthz` and `/socket.io/`); replaces the status page. */
   readonly requestHandler?: RequestListener;
   /** @default a silent logger */
   readonly logger?: Logger;
@@ -113,7 +115,12 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
   const material = Reloader.validateInitial(DEFAULT_CERTIFICATE, firstCandidate, clock);
 
   const reloader = new Reloader({ clock });
-  const requestHandler = createTlsPortHandler({ reloader, requestHandler: options.requestHandler });
+  const requestHandler = createTlsPortHandler({
+    reloader,
+    certificate: DEFAULT_CERTIFICATE,
+    statusPage: options.requestHandler ? undefined : new StatusPage(packageVersion()),
+    requestHandler: options.requestHandler,
+  });
   // The request handler exists before Socket.IO attaches: engine.io captures existing listeners.
   const httpsServer = createHttpsServer({ ...tlsBase, ...material.tlsOptions() }, requestHandler);
   reloader.addPair(

@@ -4,9 +4,14 @@
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Reloader } from './reloader.js';
+import type { StatusPage } from './status-page.js';
 
 export interface TlsPortHandlerOptions {
   readonly reloader: Reloader;
+  /** The certificate pair whose status `GET /` shows. */
+  readonly certificate: string;
+  /** The status page at `/`; none when the application brings its own handler. */
+  readonly statusPage?: StatusPage | undefined;
   /** The application's own handler; it receives every request except `/healthz`. */
   readonly requestHandler?: RequestListener | undefined;
 }
@@ -16,23 +21,14 @@ function send(res: ServerResponse, status: number, body: string): void {
   res.end(body);
 }
 
-export function createTlsPortHandler({ reloader, requestHandler }: TlsPortHandlerOptions): RequestListener {
+export function createTlsPortHandler({ reloader, certificate, statusPage, requestHandler }: TlsPortHandlerOptions): RequestListener {
   return (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? '/', 'https://localhost').pathname;
     if (path === '/healthz') return send(res, 200, 'ok\n');
     if (requestHandler) return requestHandler(req, res);
-    if (path !== '/') return send(res, 404, 'not found: Socket.IO is at /socket.io/\n');
-    const lines = ['hotcert: Socket.IO over TLS is at /socket.io/', ''];
-    for (const name of reloader.certificates) {
-      const live = reloader.current(name);
-      if (!live) continue;
-      lines.push(
-        `certificate ${name}: ${live.subject}`,
-        `  serial ${live.serialNumber}, valid ${live.validFrom} to ${live.validTo}`,
-        `  names ${[...live.dnsNames, ...live.ipAddresses].join(', ') || '(none)'}`,
-        `  served since ${live.reloadedAt}`,
-      );
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      if (statusPage?.serve(path, res, () => reloader.current(certificate))) return;
     }
-    return send(res, 200, `${lines.join('\n')}\n`);
+    return send(res, 404, 'not found: the status page is at /, Socket.IO at /socket.io/\n');
   };
 }

@@ -5,7 +5,7 @@ import { formatDuration, parseDuration } from '../../src/duration.js';
 
 function config(argv: string[], env: Record<string, string> = {}): ServeConfig {
   const invocation = parseInvocation({ argv, env });
-  if (invocation.kind !== 'run') throw new Error(`expected a run, got ${invocation.kind}`);
+  if (invocation.kind !== 'run' || invocation.config.command !== 'serve') throw new Error(`expected serve, got ${JSON.stringify(invocation)}`);
   return invocation.config;
 }
 
@@ -81,8 +81,8 @@ describe('parseInvocation', () => {
     const found = problems(['--port', '99999', '--poll-interval', 'often', '--log-level', 'loud', '--bogus', 'extra'], { HOTCERT_DEBOUNCE: '5' });
     expect(found).toEqual(
       expect.arrayContaining([
-        '--bogus: unknown option (see hotcert --help)',
-        '"extra": unknown command (commands: serve; see hotcert --help)',
+        '--bogus: unknown option here (see hotcert --help)',
+        '"extra": unknown command (commands: serve, dev, check; see hotcert --help)',
         expect.stringMatching(/^no certificate configured: set --cert-dir DIR/),
         '--port: "99999" is not a port number (0-65535)',
         expect.stringMatching(/^--poll-interval: "often" is not a duration/),
@@ -107,9 +107,44 @@ describe('parseInvocation', () => {
     else expect(problems(argv).join('\n')).toMatch(expected);
   });
 
+  it('parses dev with its own defaults: localhost only, quiet JSON logs', () => {
+    expect(parseInvocation({ argv: ['dev'], env: {} })).toEqual({
+      kind: 'run',
+      config: {
+        command: 'dev',
+        dir: '.hotcert-dev',
+        rotateEveryMs: 30_000,
+        host: '127.0.0.1',
+        port: 8443,
+        metrics: { host: '127.0.0.1', port: 9090 },
+        logLevel: 'warn',
+        shutdownTimeoutMs: 25_000,
+      },
+    });
+    expect(parseInvocation({ argv: ['dev', '--rotate-every', '5s', '--dir', '/tmp/d', '--port', '0'], env: {} })).toMatchObject({
+      config: { rotateEveryMs: 5_000, dir: '/tmp/d', port: 0 },
+    });
+    expect(problems(['dev', '--rotate-every', '10ms'])).toEqual([expect.stringMatching(/--rotate-every: rotating more often than every 1s/)]);
+    expect(problems(['dev', '--cert-dir', '/x'])).toEqual(['--cert-dir: unknown option here (see hotcert --help)']);
+  });
+
+  it('parses check; its --host is a name to check and never comes from HOTCERT_HOST', () => {
+    expect(parseInvocation({ argv: ['check', '--cert-dir', '/etc/tls', '--host', 'api.example.com', '--json'], env: { HOTCERT_HOST: '0.0.0.0' } })).toEqual({
+      kind: 'run',
+      config: { command: 'check', certificate: { certDir: '/etc/tls' }, serverName: 'api.example.com', json: true },
+    });
+    expect(parseInvocation({ argv: ['check'], env: { HOTCERT_HOST: '0.0.0.0', HOTCERT_CERT_DIR: '/etc/tls' } })).toMatchObject({
+      config: { serverName: undefined, json: false, certificate: { certDir: '/etc/tls' } },
+    });
+  });
+
   it('recognises --help and --version before anything else', () => {
     expect(parseInvocation({ argv: ['--version', '--bogus'], env: {} })).toEqual({ kind: 'version' });
     expect(parseInvocation({ argv: ['-h'], env: {} })).toEqual({ kind: 'help' });
+    expect(parseInvocation({ argv: ['dev', '--help'], env: {} })).toEqual({ kind: 'help', command: 'dev' });
+    expect(parseInvocation({ argv: ['help', 'check'], env: {} })).toEqual({ kind: 'help', command: 'check' });
+    expect(helpText('dev')).toContain('--rotate-every DURATION');
+    expect(helpText('check')).toContain('--[no-]json');
     expect(helpText()).toContain('--cert-dir DIR');
     expect(helpText()).toContain('HOTCERT_SHUTDOWN_TIMEOUT');
   });

@@ -1,0 +1,134 @@
+/**
+ * `hotcert dev`: a development CA (kept across runs, so a browser that trusts it keeps trusting
+ * it) and a short-lived localhost leaf, re-issued with a new key on a timer and written the
+ * kubelet's way into `DIR/mount/`, served through the very same file source as production.
+ */
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { kubeletWrite } from './atomic-writer.js';
+import type { DevConfig } from './config.js';
+import { formatDuration } from './duration.js';
+import type { Logger } from './logger.js';
+import { runUntilSignal, type ProcessSignals } from './serve.js';
+import { createHotcertServer, DEFAULT_CERTIFICATE } from './server.js';
+import { issueCertificate, loadIssuer, type IssuedCertificate } from './x509-issuer.js';
+
+const DAY_MS = 86_400_000;
+const CA_LIFETIME_MS = 3650 * DAY_MS;
+/** Without rotation, a leaf lives a day; with it, a few rotation periods (at least a minute). */
+const ONE_SHOT_LEAF_MS = DAY_MS;
+const MIN_LEAF_MS = 60_000;
+
+export interface DevOutput {
+  write(text: string): unknown;
+}
+
+export interface DevPaths {
+  readonly dir: string;
+  readonly caCert: string;
+  readonly caKey: string;
+  readonly mount: string;
+}
+
+export function devPaths(dir: string): DevPaths {
+  const root = resolve(dir);
+  return { dir: root, caCert: join(root, 'ca.crt'), caKey: join(root, 'ca.key'), mount: join(root, 'mount') };
+}
+
+/** Loads the development CA, or creates it (key mode 0600) when there is none or it is unusable. */
+export async function loadOrCreateCa(paths: DevPaths, now: number, out: DevOutput): Promise<IssuedCertificate> {
+  await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+  try {
+    const [certPem, keyPem] = await Promise.all([readFile(paths.caCert, 'utf8'), readFile(paths.caKey, 'utf8')]);
+    const certificate = new X509Certificate(certPem);
+    const usable = certificate.ca && certificate.checkPrivateKey(createPrivateKey(keyPem)) && Date.parse(certificate.validTo) - now > 30 * DAY_MS;
+    if (usable) return await loadIssuer(certPem, keyPem);
+    out.write(`The development CA in ${paths.dir} is expired or does not match its key: creating a new one (trust it again).\n`);
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'ENOENT') {
+      out.write(`The development CA in ${paths.dir} cannot be used (${(error as Error).message}): creating a new one (trust it again).\n`);
+    }
+  }
+  const ca = await issueCertificate({
+    commonName: 'hotcert development CA',
+    isCa: true,
+    notBefore: new Date(now - DAY_MS),
+    notAfter: new Date(now + CA_LIFETIME_MS),
+  });
+  await writeFile(paths.caKey, ca.keyPem, { mode: 0o600 });
+  await chmod(paths.caKey, 0o600);
+  await writeFile(paths.caCert, ca.certPem, { mode: 0o644 });
+  return ca;
+}
+
+/** Issues a new localhost leaf (new key) and writes it into the mount the kubelet's way. */
+export async function issueDevLeaf(ca: IssuedCertificate, paths: DevPaths, rotateEveryMs: number, now: number): Promise<IssuedCertificate> {
+  const lifetime = rotateEveryMs === 0 ? ONE_SHOT_LEAF_MS : Math.max(rotateEveryMs * 3, MIN_LEAF_MS);
+  const leaf = await issueCertificate({
+    commonName: 'localhost',
+    dnsNames: ['localhost'],
+    ipAddresses: ['127.0.0.1', '::1'],
+    notBefore: new Date(now - 60_000),
+    notAfter: new Date(now + lifetime),
+    issuer: ca,
+  });
+  await kubeletWrite(paths.mount, { 'tls.crt': leaf.certPem, 'tls.key': leaf.keyPem, 'ca.crt': ca.certPem }, { 'tls.key': 0o600 });
+  return leaf;
+}
+
+function banner(config: DevConfig, paths: DevPaths, port: number, metricsPort: number | undefined): string {
+  const host = config.host === '127.0.0.1' || config.host === '0.0.0.0' || config.host === '::1' ? 'localhost' : config.host;
+  const url = `https://${host}:${port}/`;
+  const rotation = config.rotateEveryMs === 0 ? 'issued once (no rotation)' : `re-issued every ${formatDuration(config.rotateEveryMs)} with a new key`;
+  return [
+    '',
+    `hotcert dev: Socket.IO over TLS with a development certificate ${rotation}`,
+    '',
+    `  Status page   ${url}`,
+    `  Trust the CA  ${paths.caCert}`,
+    `    curl        curl --cacert ${paths.caCert} ${url}healthz`,
+    `    Node        NODE_EXTRA_CA_CERTS=${paths.caCert} node your-client.js`,
+    `    Chromium    certutil -d sql:$HOME/.pki/nssdb -A -t "C,," -n hotcert-dev -i ${paths.caCert}`,
+    '    Firefox     Settings > Privacy & Security > Certificates > View Certificates > Authorities > Import',
+    '    macOS       open the file, then Keychain Access > the certificate > Trust > Always Trust',
+    `  Secret mount  ${paths.mount} (written the way the kubelet writes a Secret volume)`,
+    metricsPort === undefined ? '  Metrics       off' : `  Metrics       http://${config.metrics === false ? '' : config.metrics.host}:${metricsPort}/metrics`,
+    '',
+    'Press Ctrl+C to stop.',
+    '',
+  ].join('\n');
+}
+
+export async function dev(config: DevConfig, logger: Logger, out: DevOutput = process.stdout, signals: ProcessSignals = process): Promise<void> {
+  const paths = devPaths(config.dir);
+  const ca = await loadOrCreateCa(paths, Date.now(), out);
+  await issueDevLeaf(ca, paths, config.rotateEveryMs, Date.now());
+  const server = await createHotcertServer({
+    certificate: { certDir: paths.mount },
+    host: config.host,
+    port: config.port,
+    metrics: config.metrics,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    logger,
+  });
+  out.write(banner(config, paths, server.port, server.metricsPort));
+  const live = server.reloader.current(DEFAULT_CERTIFICATE);
+  out.write(`${new Date().toISOString()} serving serial ${live?.serialNumber} (valid until ${live?.validTo})\n`);
+  server.reloader.on('reload', ({ live: next, durationSeconds }) => {
+    out.write(`${new Date().toISOString()} rotated: now serving serial ${next.serialNumber} (valid until ${next.validTo}; swapped ${(durationSeconds * 1000).toFixed(1)} ms after the file event)\n`);
+  });
+  server.reloader.on('reject', ({ reason, message }) => out.write(`${new Date().toISOString()} rejected (${reason}): ${message}\n`));
+
+  let rotating: Promise<unknown> = Promise.resolve();
+  const timer =
+    config.rotateEveryMs === 0
+      ? undefined
+      : setInterval(() => {
+          rotating = issueDevLeaf(ca, paths, config.rotateEveryMs, Date.now()).catch((error: unknown) => {
+            logger.error({ err: error }, 'could not issue the next development certificate');
+          });
+        }, config.rotateEveryMs);
+  await runUntilSignal(server, logger, signals, () => clearInterval(timer));
+  await rotating;
+}

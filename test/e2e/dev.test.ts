@@ -1,0 +1,72 @@
+/**
+ * `hotcert dev` end to end, as a newcomer runs it: a CA kept across runs, a leaf rotated the
+ * kubelet's way, and a Node socket.io-client trusting the printed CA staying connected.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { lstat, readFile, readlink, stat } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { join } from 'node:path';
+import { io as connect } from 'socket.io-client';
+import { eventually } from '../support/eventually.js';
+import { startDev } from '../support/dev-cli.js';
+import { tempDir } from '../support/hotcert.js';
+import { probe } from '../support/tls-probe.js';
+
+describe('hotcert dev', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+
+  beforeEach(async () => {
+    dir = await tempDir('hotcert-dev-');
+  });
+  afterEach(async () => {
+    await dir.remove();
+  });
+
+  it('keeps a Node client trusting the printed CA connected across three rotations', async () => {
+    const run = await startDev(dir.path, '1s');
+    try {
+      const ca = await readFile(run.caPath, 'utf8');
+      const socket = connect(run.url, { ca, transports: ['websocket'], reconnection: false });
+      const announced: string[] = [];
+      const disconnects: string[] = [];
+      socket.on('hotcert:certificate', (payload: { serialNumber: string }) => announced.push(payload.serialNumber));
+      socket.on('disconnect', (reason) => disconnects.push(reason));
+      await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('connect_error', reject));
+      const socketId = socket.id;
+
+      await eventually(() => expect(announced.length).toBeGreaterThanOrEqual(4), { timeoutMs: 10_000 });
+      expect(new Set(announced).size).toBe(announced.length);
+      expect(announced).toEqual(run.servedSerials().slice(-announced.length));
+      expect(socket.id).toBe(socketId);
+      expect(disconnects).toEqual([]);
+      expect(await socket.emitWithAck('echo', 'still here')).toBe('still here');
+      expect((await probe({ port: run.port, ca })).serialNumber).toBe(announced.at(-1));
+      socket.close();
+    } finally {
+      await run.stop();
+    }
+  });
+
+  it('lays the mount out like a kubelet Secret volume and keeps the CA between runs', async () => {
+    const first = await startDev(dir.path, '0');
+    const mount = join(dir.path, 'mount');
+    const caPem = await readFile(join(dir.path, 'ca.crt'), 'utf8');
+    await first.stop();
+    expect((await stat(join(dir.path, 'ca.key'))).mode & 0o777).toBe(0o600);
+    expect((await lstat(join(mount, '..data'))).isSymbolicLink()).toBe(true);
+    expect(await readlink(join(mount, 'tls.crt'))).toBe(join('..data', 'tls.crt'));
+    const firstLeaf = new X509Certificate(await readFile(join(mount, 'tls.crt')));
+
+    const second = await startDev(dir.path, '0');
+    try {
+      expect(await readFile(join(dir.path, 'ca.crt'), 'utf8')).toBe(caPem);
+      const leaf = new X509Certificate(await readFile(join(mount, 'tls.crt')));
+      expect(leaf.serialNumber).not.toBe(firstLeaf.serialNumber);
+      expect(leaf.checkIssued(new X509Certificate(caPem))).toBe(true);
+      expect(leaf.subjectAltName).toMatch(/^DNS:localhost, IP Address:127\.0\.0\.1, IP Address:/);
+      expect(leaf.checkIP('::1')).toBe('::1');
+    } finally {
+      await second.stop();
+    }
+  });
+});
