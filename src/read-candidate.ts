@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { systemErrorCode } from './errors.js';
 import type { CandidateFiles, PemFile, Rejection } from './material.js';
@@ -99,4 +100,19 @@ export async function readCandidate(paths: CertificatePaths, maxBytes: number = 
     return ca.code === 'ENOENT' ? { files: { cert, key } } : { rejection: toRejection(ca) };
   }
   return { files: { cert, key, ca } };
+}
+
+/** SHA-256 over the candidate's bytes (not its paths); `undefined` for a failed read. */
+export function candidateDigest(candidate: Candidate): string | undefined {
+  if (!('files' in candidate)) return undefined;
+  return filesDigest(candidate.files);
+}
+
+export function filesDigest(files: CandidateFiles): string {
+  const hash = createHash('sha256');
+  for (const file of [files.cert, files.key, files.ca]) {
+    hash.update(file ? `${file.data.length}:` : '-:');
+    if (file) hash.update(file.data);
+  }
+  return hash.digest('hex');
 }

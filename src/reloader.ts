@@ -3,13 +3,12 @@
  * is already served, builds and swaps through the pair's `apply` function, keeps the last good
  * material and tells subscribers. A failed candidate never replaces a good one.
  */
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { CertificateInfo } from './certificate-info.js';
 import { systemClock, type Clock } from './clock.js';
 import { ErrorCodes, HotcertError } from './errors.js';
 import { validateMaterial, type CandidateFiles, type CertificateMaterial, type Rejection, type RejectionReason } from './material.js';
-import type { Candidate } from './read-candidate.js';
+import { filesDigest, type Candidate } from './read-candidate.js';
 
 /** What caused a reload attempt; the `trigger` label of `hotcert_reloads_total`. */
 export type ReloadTrigger = 'watch' | 'poll' | 'api' | 'manual';
@@ -105,15 +104,6 @@ export interface ReloaderOptions {
   readonly clock?: Clock;
 }
 
-function hashCandidate(files: CandidateFiles): string {
-  const hash = createHash('sha256');
-  for (const file of [files.cert, files.key, files.ca]) {
-    hash.update(file ? String(file.data.length) : '-').update(':');
-    if (file) hash.update(file.data);
-  }
-  return hash.digest('hex');
-}
-
 /**
  * Holds the last good material per named pair.
  *
@@ -157,7 +147,7 @@ export class Reloader extends EventEmitter<ReloaderEvents> {
       apply,
       material,
       live,
-      rawHash: raw ? hashCandidate(raw) : '',
+      rawHash: raw ? filesDigest(raw) : '',
       lastSuccessful: true,
       lastSuccessAt: this.#clock.now(),
       lastRejectedKey: undefined,
@@ -202,7 +192,7 @@ export class Reloader extends EventEmitter<ReloaderEvents> {
     const startedAt = options.startedAt ?? this.#clock.monotonic();
 
     if ('rejection' in candidate) return this.#reject(certificate, state, candidate.rejection, options, 'read');
-    const rawHash = hashCandidate(candidate.files);
+    const rawHash = filesDigest(candidate.files);
     if (rawHash === state.rawHash) return this.#unchanged(certificate, state, options);
 
     const result = validateMaterial(candidate.files, this.#clock.now());

@@ -4,6 +4,8 @@
 import type { ServeConfig } from './config.js';
 import type { Logger } from './logger.js';
 import { createHotcertServer, DEFAULT_CERTIFICATE, type HotcertServer } from './server.js';
+import { createKubeApi, loadKubeConfig } from './k8s/kube-api.js';
+import type { KubernetesOptions } from './k8s/kubernetes.js';
 
 export interface ProcessSignals {
   on(signal: NodeJS.Signals, listener: () => void): unknown;
@@ -38,9 +40,16 @@ export async function runUntilSignal(server: HotcertServer, logger: Logger, sign
 }
 
 /** Starts the server and resolves when it has shut down after a signal. */
+async function kubernetesOptions(config: ServeConfig): Promise<KubernetesOptions | undefined> {
+  if (!config.kubernetes) return undefined;
+  const api = await createKubeApi(await loadKubeConfig(config.kubernetes.access));
+  return { api, secret: config.kubernetes.secret, events: config.kubernetes.events };
+}
+
 export async function serve(config: ServeConfig, logger: Logger, signals: ProcessSignals = process): Promise<void> {
   const server = await createHotcertServer({
     certificate: config.certificate,
+    kubernetes: await kubernetesOptions(config),
     host: config.host,
     port: config.port,
     metrics: config.metrics,
@@ -61,6 +70,8 @@ export async function serve(config: ServeConfig, logger: Logger, signals: Proces
       notAfter: live?.validTo,
       watch: config.watch,
       pollIntervalMs: config.pollIntervalMs,
+      k8sSecret: config.kubernetes?.secret ? `${config.kubernetes.secret.namespace}/${config.kubernetes.secret.name}` : null,
+      k8sEvents: config.kubernetes?.events !== undefined,
     },
     `serving Socket.IO over TLS on https://${config.host}:${server.port}/ (certificate serial ${live?.serialNumber ?? '?'}, valid until ${live?.validTo ?? '?'})`,
   );

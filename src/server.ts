@@ -16,7 +16,8 @@ import { boundPort, listen } from './listen.js';
 import { silentLogger, type Logger } from './logger.js';
 import { HotcertMetrics } from './metrics.js';
 import { createMetricsServer, type Readiness } from './metrics-server.js';
-import { readCandidate, type CertificatePaths } from './read-candidate.js';
+import { candidateDigest, readCandidate, type CertificatePaths } from './read-candidate.js';
+import { initialFromApi, startKubernetes, type KubernetesOptions, type RunningKubernetes, type SecretReference } from './k8s/kubernetes.js';
 import { Reloader, type ReloadTrigger } from './reloader.js';
 import { logReloaderEvents } from './reload-log.js';
 import { TlsConnectionTracker } from './tls-connections.js';
@@ -34,8 +35,10 @@ export type CertificateLocation = { readonly certDir: string } | { readonly cert
 export type TlsBaseOptions = Omit<SecureContextOptions, 'cert' | 'key' | 'pfx' | 'passphrase' | 'ticketKeys'>;
 
 export interface HotcertServerOptions {
-  /** Where the serving certificate and key are. */
-  readonly certificate: CertificateLocation;
+  /** Where the serving certificate and key are on disk. Optional when `kubernetes.secret` is given. */
+  readonly certificate?: CertificateLocation | undefined;
+  /** Operator mode: watch the Secret through the API and/or post Events to the Pod. */
+  readonly kubernetes?: KubernetesOptions | undefined;
   /** TLS listen address. @default '0.0.0.0' */
   readonly host?: string;
   /** TLS listen port (HTTPS + WSS); 0 picks a free port. @default 8443 */
@@ -108,10 +111,17 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
   const host = options.host ?? '0.0.0.0';
   const port = options.port ?? 8443;
   const shutdownTimeoutMs = options.shutdownTimeoutMs ?? 25_000;
-  const paths = certificatePaths(options.certificate);
+  const paths = options.certificate ? certificatePaths(options.certificate) : undefined;
+  const apiSecret = options.kubernetes?.secret;
+  if (!paths && !apiSecret) {
+    throw new HotcertError(ErrorCodes.INVALID_OPTION, 'no certificate source: give `certificate` (a directory or files) and/or `kubernetes.secret`');
+  }
   const tlsBase: TlsBaseOptions = { minVersion: 'TLSv1.2', ...options.tls };
 
-  const firstCandidate = await readCandidate(paths);
+  // Start-up is strict: the files when there are any, else the Secret through the API.
+  const firstCandidate = paths
+    ? await readCandidate(paths)
+    : await initialFromApi(options.kubernetes as KubernetesOptions, apiSecret as SecretReference, logger, clock);
   const material = Reloader.validateInitial(DEFAULT_CERTIFICATE, firstCandidate, clock);
 
   const reloader = new Reloader({ clock });
@@ -157,15 +167,18 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
   const stopAnnouncing = announceCertificates({ io, reloader, certificateOf });
   logReloaderEvents(reloader, logger);
 
-  const source = new FileSource({
-    paths,
-    sink: (candidate, offer) => reloader.offer(DEFAULT_CERTIFICATE, candidate, offer),
-    watch: options.watch ?? true,
-    pollIntervalMs: options.pollIntervalMs ?? 10_000,
-    debounceMs: options.debounceMs ?? 50,
-    clock,
-    onWatchError: (error) => logger.warn({ err: error }, 'file watcher error; the poll carries on'),
-  });
+  const source =
+    paths &&
+    new FileSource({
+      paths,
+      sink: (candidate, offer) => reloader.offer(DEFAULT_CERTIFICATE, candidate, offer),
+      watch: options.watch ?? true,
+      pollIntervalMs: options.pollIntervalMs ?? 10_000,
+      debounceMs: options.debounceMs ?? 50,
+      clock,
+      onWatchError: (error) => logger.warn({ err: error }, 'file watcher error; the poll carries on'),
+    });
+  let kubernetes: RunningKubernetes | undefined;
 
   let listening = false;
   let closing: Promise<void> | undefined;
@@ -190,7 +203,7 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
 
   const shutdown = async (): Promise<void> => {
     stopAnnouncing();
-    await source.close();
+    await Promise.all([source?.close(), kubernetes?.close()]);
     const drained = new Promise<void>((done) => {
       // io.close() disconnects every socket and closes the HTTPS server.
       void io.close(() => done());
@@ -224,7 +237,18 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
         setting: '--metrics-port',
       });
     }
-    await source.start();
+    await source?.start();
+    if (options.kubernetes) {
+      kubernetes = startKubernetes({
+        options: options.kubernetes,
+        reloader,
+        certificate: DEFAULT_CERTIFICATE,
+        registry,
+        logger,
+        clock,
+        alreadyServed: paths ? undefined : candidateDigest(firstCandidate),
+      });
+    }
   } catch (error) {
     await close();
     throw error;
@@ -240,7 +264,7 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
     port: boundPort(httpsServer),
     metricsPort: metricsServer ? boundPort(metricsServer) : undefined,
     readiness,
-    reload: (trigger: ReloadTrigger = 'manual') => source.reload(trigger),
+    reload: async (trigger: ReloadTrigger = 'manual') => source?.reload(trigger),
     close,
   };
 }

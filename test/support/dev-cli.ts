@@ -33,7 +33,7 @@ export async function startDev(dir: string, rotateEvery: string, extra: readonly
     async stop() {
       cli.child.kill('SIGTERM');
       const finished = await cli.exited;
-      if (finished.code !== 0) throw new Error(`hotcert dev exited with ${finished.code}: ${finished.stderr}`);
+      if (finished.code !== 0) throw new Error(`hotcert dev exited with code ${finished.code}, signal ${finished.signal}: ${finished.stderr}\n${finished.stdout.slice(-2000)}`);
     },
   };
 }

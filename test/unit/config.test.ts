@@ -107,6 +107,22 @@ describe('parseInvocation', () => {
     else expect(problems(argv).join('\n')).toMatch(expected);
   });
 
+  it('parses operator mode: the Secret reference, the Pod from the downward API, API access', () => {
+    const env = { POD_NAME: 'web-0', POD_NAMESPACE: 'web', KUBECONFIG: '/k/config:/k/other' };
+    expect(config(['--k8s-secret', 'web/web-tls', '--k8s-events'], env)).toMatchObject({
+      certificate: undefined,
+      kubernetes: {
+        secret: { namespace: 'web', name: 'web-tls' },
+        events: { pod: { namespace: 'web', name: 'web-0', uid: undefined } },
+        access: { inCluster: false, kubeconfig: '/k/config' },
+      },
+    });
+    expect(config(['--cert-dir', '/tls'], { HOTCERT_K8S_SECRET: 'web/web-tls' })).toMatchObject({ certificate: { certDir: '/tls' }, kubernetes: { secret: { name: 'web-tls' }, events: undefined } });
+    expect(config(['--cert-dir', '/tls']).kubernetes).toBeUndefined();
+    expect(problems(['--k8s-secret', 'Web/x_y'])).toEqual([expect.stringMatching(/^--k8s-secret: "Web\/x_y" is not NAMESPACE\/NAME/)]);
+    expect(problems(['--cert-dir', '/tls', '--k8s-events'])).toEqual([expect.stringMatching(/set env POD_NAME \(fieldRef metadata\.name\) and POD_NAMESPACE/)]);
+  });
+
   it('parses dev with its own defaults: localhost only, quiet JSON logs', () => {
     expect(parseInvocation({ argv: ['dev'], env: {} })).toEqual({
       kind: 'run',
