@@ -49,6 +49,8 @@ export class KubeApiError extends Error {
 }
 
 export interface KubeApi {
+  /** `GET /api/v1/namespaces/NS/secrets/NAME`; `undefined` when it does not exist. */
+  getSecret(namespace: string, name: string): Promise<SecretObject | undefined>;
   /** `GET /api/v1/namespaces/NS/secrets?fieldSelector=metadata.name=NAME` */
   listSecrets(namespace: string, name: string): Promise<SecretList>;
   /** The same with `watch=true`, from `resourceVersion`, with bookmarks. `onDone` gets null when the server closed the stream. */
@@ -120,6 +122,14 @@ export async function createKubeApi(kc: KubeConfig): Promise<KubeApi> {
   const watch = new Watch(kc);
   const fieldSelector = (name: string) => `metadata.name=${name}`;
   return {
+    async getSecret(namespace, name) {
+      try {
+        return (await core.readNamespacedSecret({ namespace, name })) as SecretObject;
+      } catch (error) {
+        if (statusOf(error) === 404) return undefined;
+        throw wrap(`get Secret ${namespace}/${name}`, error);
+      }
+    },
     async listSecrets(namespace, name) {
       try {
         const list = await core.listNamespacedSecret({ namespace, fieldSelector: fieldSelector(name) });

@@ -109,11 +109,10 @@ export class SecretSource {
     this.#lastAccepted = options.alreadyServed;
   }
 
-  /** Lists the Secret once: the start-up load when the API is the only source. */
+  /** Reads the Secret once: the start-up load when the API is the only source. */
   async fetch(): Promise<Candidate> {
     const { api, namespace, name } = this.#options;
-    const list = await api.listSecrets(namespace, name);
-    const [secret] = list.items;
+    const secret = await api.getSecret(namespace, name);
     if (!secret) {
       return { rejection: { reason: 'read_error', file: `Secret ${namespace}/${name}`, message: `Secret ${namespace}/${name} does not exist` } };
     }

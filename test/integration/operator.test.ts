@@ -106,8 +106,9 @@ describe('operator mode against a Kubernetes API stand-in', () => {
     await startApiOnly();
     expect((await probe({ port: server!.port, ca: pki.caPem })).serialNumber).toBe(first.serialNumber);
     await rotateThroughApi();
+    expect(standIn.requests[0]).toMatchObject({ method: 'GET', path: `/api/v1/namespaces/${NS}/secrets/${NAME}` });
     const secretRequests = standIn.requests.filter((r) => r.path.endsWith('/secrets'));
-    expect(secretRequests.length).toBeGreaterThanOrEqual(3);
+    expect(secretRequests.length).toBeGreaterThanOrEqual(2);
     for (const request of secretRequests) {
       expect(request.path).toBe(`/api/v1/namespaces/${NS}/secrets`);
       expect(request.query['fieldSelector']).toBe(`metadata.name=${NAME}`);
@@ -146,6 +147,7 @@ describe('operator mode against a Kubernetes API stand-in', () => {
     await startApiOnly({ stallTimeoutMs: 800 });
     standIn.dropWatches();
     await rotateThroughApi();
+    await eventually(() => expect(standIn.openWatches).toBe(1));
     standIn.stallWatches();
     const next = await pki.leaf();
     await putLeaf(next);
@@ -238,8 +240,11 @@ describe('operator mode against a Kubernetes API stand-in', () => {
     const rejected = [...standIn.events.values()].find((e) => e['reason'] === 'CertificateRejected');
     expect(rejected).toMatchObject({ type: 'Warning', message: expect.stringContaining('(key_mismatch)') });
     expect(standIn.requests.filter((r) => r.method === 'PATCH')).toHaveLength(1);
-    expect(await metricValue(server!, 'hotcert_k8s_events_total', { result: 'created' })).toBe(2);
-    expect(await metricValue(server!, 'hotcert_k8s_events_total', { result: 'patched' })).toBe(1);
+    // The recorder counts once the API server has answered.
+    await eventually(async () => {
+      expect(await metricValue(server!, 'hotcert_k8s_events_total', { result: 'created' })).toBe(2);
+      expect(await metricValue(server!, 'hotcert_k8s_events_total', { result: 'patched' })).toBe(1);
+    });
 
     const eventBytes = standIn.requests.filter((r) => r.path.includes('/events')).map((r) => r.body).join('\n');
     expect(eventBytes).not.toMatch(/PRIVATE KEY/);
@@ -260,7 +265,7 @@ describe('operator mode against a Kubernetes API stand-in', () => {
     expect(standIn.events.size).toBe(3);
   });
 
-  it('uses only the requests the chart Role grants', async () => {
+  it('makes only the requests a Role limited to the one Secret and Events grants', async () => {
     await putLeaf(await pki.leaf());
     await startApiOnly({ events: true });
     const served = await rotateThroughApi();
@@ -273,8 +278,10 @@ describe('operator mode against a Kubernetes API stand-in', () => {
     expect(standIn.requestShapes()).toEqual([
       `GET /api/v1/namespaces/${NS}/secrets`,
       `GET /api/v1/namespaces/${NS}/secrets watch`,
+      `GET /api/v1/namespaces/${NS}/secrets/NAME`,
       `PATCH /api/v1/namespaces/${NS}/events/NAME`,
       `POST /api/v1/namespaces/${NS}/events`,
     ]);
+    expect(standIn.rbacVerbs()).toEqual({ secrets: ['get', 'list', 'watch'], events: ['create', 'patch'] });
   });
 });

@@ -227,9 +227,26 @@ export class KubeApiStandIn {
     await this.goDown();
   }
 
-  /** The distinct requests made: `METHOD path?sorted query keys`, for RBAC checks. */
+  /** The distinct requests made, with names generalised: `GET /api/v1/namespaces/NS/secrets watch`. */
   requestShapes(): string[] {
-    return [...new Set(this.requests.map((r) => `${r.method} ${r.path.replace(/\/events\/[^/]+$/, '/events/NAME')}${r.query['watch'] ? ' watch' : ''}`))].sort();
+    return [...new Set(this.requests.map((r) => `${r.method} ${r.path.replace(/\/(events|secrets)\/[^/]+$/, '/$1/NAME')}${r.query['watch'] ? ' watch' : ''}`))].sort();
+  }
+
+  /**
+   * The RBAC verbs those requests need, per resource, as the API server authorizes them:
+   * GET of one object is `get`, of a collection `list`, with watch=true `watch`; POST `create`.
+   */
+  rbacVerbs(): Record<string, string[]> {
+    const verbs: Record<string, Set<string>> = {};
+    for (const r of this.requests) {
+      const match = /^\/api\/v1\/namespaces\/[^/]+\/([a-z]+)(\/[^/]+)?$/.exec(r.path);
+      if (!match) continue;
+      const resource = match[1] as string;
+      const verb =
+        r.method === 'GET' ? (r.query['watch'] ? 'watch' : match[2] ? 'get' : 'list') : ({ POST: 'create', PATCH: 'patch', PUT: 'update', DELETE: 'delete' } as Record<string, string>)[r.method] ?? r.method;
+      (verbs[resource] ??= new Set()).add(verb);
+    }
+    return Object.fromEntries(Object.entries(verbs).map(([resource, set]) => [resource, [...set].sort()]));
   }
 
   // --- protocol -----------------------------------------------------------------------------
@@ -271,6 +288,13 @@ export class KubeApiStandIn {
         return reply(injected, status(injected, reasons[injected] ?? 'InternalError', `injected failure ${injected}`));
       }
       const secrets = /^\/api\/v1\/namespaces\/([a-z0-9-]+)\/secrets$/.exec(url.pathname);
+      const secret = /^\/api\/v1\/namespaces\/([a-z0-9-]+)\/secrets\/([a-z0-9.-]+)$/.exec(url.pathname);
+      if (secret && req.method === 'GET') {
+        const unknown = Object.keys(query).filter((k) => !['pretty', 'resourceVersion'].includes(k));
+        if (unknown.length > 0) return reply(400, status(400, 'BadRequest', `unknown query parameters: ${unknown.join(', ')}`));
+        const found = this.#secrets.get(`${secret[1]}/${secret[2]}`);
+        return found ? reply(200, found) : reply(404, status(404, 'NotFound', `secrets "${secret[2]}" not found`));
+      }
       const events = /^\/api\/v1\/namespaces\/([a-z0-9-]+)\/events(?:\/([a-z0-9.-]+))?$/.exec(url.pathname);
       if (secrets && req.method === 'GET') return this.#secretsRequest(secrets[1] as string, query, res, record, reply);
       if (events && req.method === 'POST' && events[2] === undefined) return this.#createEvent(events[1] as string, query, body, reply);
