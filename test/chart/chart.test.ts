@@ -200,7 +200,7 @@ describe('rendered chart (Helm 3, defaults unless said otherwise)', () => {
 
   it('ships a helm test that opens a WSS connection with the Secret\'s CA', () => {
     const pod = find(defaults, 'Pod', '-test-wss');
-    expect(pod.metadata['annotations']).toMatchObject({ 'helm.sh/hook': 'test' });
+    expect((pod.metadata as { annotations?: Record<string, string> }).annotations).toMatchObject({ 'helm.sh/hook': 'test' });
     expect(pod.spec.containers[0].command).toEqual(['/nodejs/bin/node', '/test/wss-test.mjs']);
     expect(pod.spec.containers[0].env).toEqual(expect.arrayContaining([{ name: 'HOTCERT_TEST_HOST', value: 'hotcert.hotcert.svc' }]));
   });
