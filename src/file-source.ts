@@ -7,11 +7,34 @@
  * for a short quiet time (`debounce`). A candidate that looks half-written is re-read for a
  * short settle window before it is counted as a rejection.
  */
+import { existsSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { watch, type FSWatcher } from 'chokidar';
+import { watch } from 'chokidar';
 import { systemClock, type Clock } from './clock.js';
 import { candidateDigest, readCandidate, DEFAULT_MAX_FILE_BYTES, type Candidate, type CertificatePaths } from './read-candidate.js';
 import type { OfferOptions, OfferOutcome, ReloadTrigger } from './reloader.js';
+
+/** What the file source needs of a watcher (chokidar's FSWatcher; a test may pass another). */
+export interface DirectoryWatcher {
+  on(event: 'all', listener: (event: string, path: string) => void): unknown;
+  on(event: 'error', listener: (error: unknown) => void): unknown;
+  once(event: 'ready', listener: () => void): unknown;
+  close(): Promise<void>;
+}
+
+export type WatcherFactory = (directories: readonly string[]) => DirectoryWatcher;
+
+/** How the source currently learns about changes. */
+export type WatchMode = 'events' | 'polling';
+
+export const chokidarWatcher: WatcherFactory = (directories) =>
+  watch([...directories], {
+    ignoreInitial: true,
+    depth: 0,
+    followSymlinks: false,
+    // The kubelet's writes are atomic by construction; plain writers are debounced by the source.
+    awaitWriteFinish: false,
+  });
 
 /** Where a source delivers candidates (the reloader's `offer`, bound to one pair). */
 export type CandidateSink = (candidate: Candidate, options: OfferOptions) => OfferOutcome;
@@ -33,8 +56,16 @@ export interface FileSourceOptions {
   readonly maxFileBytes?: number;
   /** @default systemClock */
   readonly clock?: Clock;
-  /** Called with watcher failures (the poll carries on). */
+  /** Called with watcher failures (the source falls back to polling). */
   readonly onWatchError?: (error: unknown) => void;
+  /** Called when the source switches between file events and polling, with why. */
+  readonly onWatchMode?: (mode: WatchMode, reason: string) => void;
+  /** Poll interval while file events are unavailable. @default 1_000 */
+  readonly fallbackPollIntervalMs?: number;
+  /** How often to try file events again after a watcher error. @default 30_000 */
+  readonly rewatchIntervalMs?: number;
+  /** @default chokidar on the directories */
+  readonly watcherFactory?: WatcherFactory;
 }
 
 interface Pending {
@@ -59,10 +90,18 @@ export class FileSource {
   readonly #maxFileBytes: number;
   readonly #clock: Clock;
   readonly #onWatchError: (error: unknown) => void;
+  readonly #onWatchMode: (mode: WatchMode, reason: string) => void;
+  readonly #fallbackPollIntervalMs: number;
+  readonly #rewatchIntervalMs: number;
+  readonly #watcherFactory: WatcherFactory;
   /** Directories to watch, each with the file names in it that matter. */
   readonly #watched = new Map<string, Set<string>>();
 
-  #watcher: FSWatcher | undefined;
+  #watcher: DirectoryWatcher | undefined;
+  #mode: WatchMode = 'polling';
+  #fallbackTimer: NodeJS.Timeout | undefined;
+  #lastRewatch = 0;
+  #abandonReadyWait: (() => void) | undefined;
   #pollTimer: NodeJS.Timeout | undefined;
   #debounceTimer: NodeJS.Timeout | undefined;
   #settleTimer: NodeJS.Timeout | undefined;
@@ -86,6 +125,10 @@ export class FileSource {
     this.#maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     this.#clock = options.clock ?? systemClock;
     this.#onWatchError = options.onWatchError ?? (() => {});
+    this.#onWatchMode = options.onWatchMode ?? (() => {});
+    this.#fallbackPollIntervalMs = options.fallbackPollIntervalMs ?? 1_000;
+    this.#rewatchIntervalMs = options.rewatchIntervalMs ?? 30_000;
+    this.#watcherFactory = options.watcherFactory ?? chokidarWatcher;
     for (const file of [options.paths.cert, options.paths.key, options.paths.ca]) {
       if (file === undefined) continue;
       const dir = dirname(resolve(file));
@@ -101,18 +144,72 @@ export class FileSource {
       this.#pollTimer = setInterval(() => this.#request('poll'), this.#pollIntervalMs);
       this.#pollTimer.unref();
     }
-    if (!this.#watch) return;
-    const watcher = watch([...this.#watched.keys()], {
-      ignoreInitial: true,
-      depth: 0,
-      followSymlinks: false,
-      // The kubelet's writes are atomic by construction; plain writers are debounced below.
-      awaitWriteFinish: false,
-    });
+    if (!this.#watch) {
+      this.#onWatchMode('polling', 'watching is off (--no-watch)');
+      return;
+    }
+    await this.#startWatcher('started');
+  }
+
+  /** `events` while file events arrive, `polling` when watching is off or has failed. */
+  get mode(): WatchMode {
+    return this.#mode;
+  }
+
+  async #startWatcher(reason: string): Promise<void> {
+    this.#lastRewatch = this.#clock.monotonic();
+    let watcher: DirectoryWatcher;
+    try {
+      watcher = this.#watcherFactory([...this.#watched.keys()]);
+    } catch (error) {
+      this.#fallBack(error);
+      return;
+    }
     this.#watcher = watcher;
-    watcher.on('all', (_event, path) => this.#onEvent(path));
-    watcher.on('error', (error) => this.#onWatchError(error));
-    await new Promise<void>((ready) => watcher.once('ready', ready));
+    watcher.on('all', (event, path) => {
+      // The watched directory itself went away: its watch is dead even when it comes back.
+      if (event === 'unlinkDir' && this.#watched.has(path)) this.#fallBack(undefined, `${path} was removed`);
+      else this.#onEvent(path);
+    });
+    watcher.on('error', (error) => this.#fallBack(error));
+    // A watcher that fails before it is ready may never be: stop waiting when it is replaced.
+    await new Promise<void>((ready) => {
+      watcher.once('ready', ready);
+      this.#abandonReadyWait = ready;
+    });
+    this.#abandonReadyWait = undefined;
+    if (this.#watcher !== watcher) return;
+    clearInterval(this.#fallbackTimer);
+    this.#fallbackTimer = undefined;
+    this.#mode = 'events';
+    this.#onWatchMode('events', reason);
+  }
+
+  /**
+   * File events failed (inotify watches exhausted, the directory removed, …): poll every
+   * `fallbackPollIntervalMs` instead, and try events again once the directories exist.
+   */
+  #fallBack(error: unknown, reason?: string): void {
+    if (this.#closed) return;
+    if (error !== undefined) this.#onWatchError(error);
+    const watcher = this.#watcher;
+    this.#watcher = undefined;
+    this.#abandonReadyWait?.();
+    watcher?.close().catch(() => {});
+    const why = reason ?? `watcher error: ${(error as { code?: string } | undefined)?.code ?? (error as Error | undefined)?.message ?? 'unknown'}`;
+    const removed = reason !== undefined;
+    if (this.#mode !== 'polling' || this.#fallbackTimer === undefined) this.#onWatchMode('polling', why);
+    this.#mode = 'polling';
+    clearInterval(this.#fallbackTimer);
+    this.#fallbackTimer = setInterval(() => {
+      this.#request('poll');
+      const due = removed || this.#clock.monotonic() - this.#lastRewatch >= this.#rewatchIntervalMs;
+      if (due && this.#watcher === undefined && [...this.#watched.keys()].every((dir) => existsSync(dir))) {
+        void this.#startWatcher(removed ? 'the directory is back' : 'retrying file events');
+      }
+    }, this.#fallbackPollIntervalMs);
+    this.#fallbackTimer.unref();
+    this.#request('poll');
   }
 
   /** Reads now, outside the watch and the poll (SIGHUP, an admin endpoint, a test). */
@@ -129,6 +226,7 @@ export class FileSource {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#pollTimer);
+    clearInterval(this.#fallbackTimer);
     clearTimeout(this.#debounceTimer);
     clearTimeout(this.#settleTimer);
     for (const timer of this.#confirmTimers) clearTimeout(timer);

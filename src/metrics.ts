@@ -34,6 +34,9 @@ export class HotcertMetrics {
   readonly handshakeErrors: Counter<'reason'>;
   readonly socketConnections: Counter;
   readonly socketDisconnections: Counter<'reason'>;
+  readonly watchMode: Gauge<'certificate' | 'mode'>;
+  readonly watchErrors: Counter<'certificate'>;
+  readonly handlerErrors: Counter<'event'>;
 
   constructor(options: HotcertMetricsOptions) {
     const { registry, reloader } = options;
@@ -172,6 +175,25 @@ export class HotcertMetrics {
       registers,
     });
 
+    this.watchMode = new Gauge({
+      name: 'hotcert_file_watch_mode',
+      help: 'How the file source learns about changes: 1 for the current mode (events = file events plus the poll, polling = the poll alone, after a watcher failure or with --no-watch).',
+      labelNames: ['certificate', 'mode'] as const,
+      registers,
+    });
+    this.watchErrors = new Counter({
+      name: 'hotcert_file_watch_errors_total',
+      help: 'File watcher failures (inotify watches exhausted, the directory removed, …); each falls back to polling.',
+      labelNames: ['certificate'] as const,
+      registers,
+    });
+    this.handlerErrors = new Counter({
+      name: 'hotcert_socketio_handler_errors_total',
+      help: 'Errors thrown by Socket.IO event handlers, caught so that they do not take the server down.',
+      labelNames: ['event'] as const,
+      registers,
+    });
+
     for (const name of reloader.certificates) this.#initialise(name);
     reloader.on('reload', (event) => {
       this.reloads.inc({ certificate: event.certificate, result: 'applied', trigger: event.trigger });
@@ -189,5 +211,12 @@ export class HotcertMetrics {
   #initialise(certificate: string): void {
     this.reloadDuration.zero({ certificate });
     for (const reason of REJECTION_REASONS) this.rejections.inc({ certificate, reason }, 0);
+    this.watchErrors.inc({ certificate }, 0);
+  }
+
+  /** Records the file source's current mode for a pair. */
+  setWatchMode(certificate: string, mode: 'events' | 'polling'): void {
+    this.watchMode.set({ certificate, mode: 'events' }, mode === 'events' ? 1 : 0);
+    this.watchMode.set({ certificate, mode: 'polling' }, mode === 'polling' ? 1 : 0);
   }
 }

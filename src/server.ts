@@ -11,7 +11,7 @@ import { Server as SocketIoServer, type ServerOptions as SocketIoOptions } from 
 import { systemClock, type Clock } from './clock.js';
 import { announceCertificates, installRelayHandlers } from './default-app.js';
 import { ErrorCodes, HotcertError } from './errors.js';
-import { FileSource } from './file-source.js';
+import { FileSource, type WatcherFactory } from './file-source.js';
 import { boundPort, listen } from './listen.js';
 import { silentLogger, type Logger } from './logger.js';
 import { HotcertMetrics } from './metrics.js';
@@ -22,6 +22,7 @@ import { Reloader, type ReloadTrigger } from './reloader.js';
 import { logReloaderEvents } from './reload-log.js';
 import { TlsConnectionTracker } from './tls-connections.js';
 import { createTlsPortHandler } from './tls-port-handler.js';
+import { guardHandlers } from './handler-guard.js';
 import { StatusPage } from './status-page.js';
 import { packageVersion } from './version.js';
 
@@ -67,6 +68,8 @@ export interface HotcertServerOptions {
   readonly registry?: Registry;
   /** @default the system clock */
   readonly clock?: Clock;
+  /** Watches the certificate directories. @default chokidar */
+  readonly watcherFactory?: WatcherFactory;
 }
 
 export interface HotcertServer {
@@ -159,6 +162,10 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
     connectionsOnPrevious: (name, fingerprint) => tracker.countOnPrevious(name, fingerprint),
     connectedSockets: () => io.of('/').sockets.size,
   });
+  guardHandlers(io, (event, error) => {
+    metrics.handlerErrors.inc({ event });
+    logger.error({ event: 'socketio_handler_error', socketEvent: event, err: error }, `a Socket.IO "${event}" handler threw; the server carries on`);
+  });
   io.on('connection', (socket) => {
     metrics.socketConnections.inc();
     socket.once('disconnect', (reason) => metrics.socketDisconnections.inc({ reason }));
@@ -176,7 +183,13 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
       pollIntervalMs: options.pollIntervalMs ?? 10_000,
       debounceMs: options.debounceMs ?? 50,
       clock,
-      onWatchError: (error) => logger.warn({ err: error }, 'file watcher error; the poll carries on'),
+      ...(options.watcherFactory ? { watcherFactory: options.watcherFactory } : {}),
+      onWatchError: () => metrics.watchErrors.inc({ certificate: DEFAULT_CERTIFICATE }),
+      onWatchMode: (mode, reason) => {
+        metrics.setWatchMode(DEFAULT_CERTIFICATE, mode);
+        if (mode === 'events' || options.watch === false) logger.info({ event: 'file_watch_mode', mode, reason }, `${mode === 'events' ? 'watching' : 'polling'} the certificate files (${reason})`);
+        else logger.warn({ event: 'file_watch_mode', mode, reason }, `file events unavailable (${reason}): polling the certificate files instead`);
+      },
     });
   let kubernetes: RunningKubernetes | undefined;
 
