@@ -158,17 +158,33 @@ function parseKey(file: PemFile, text: string): KeyObject | Rejection {
       : 'it holds no PEM "PRIVATE KEY" block: expected a PKCS#8, PKCS#1 (RSA) or SEC1 (EC) private key';
     return { reason: 'parse_error', file: file.path, message: `${file.path}: ${hint}` };
   }
+  let key: KeyObject;
   try {
-    return createPrivateKey({ key: text, format: 'pem' });
+    key = createPrivateKey({ key: text, format: 'pem' });
   } catch (error) {
     const code = (error as { code?: unknown }).code;
+    // PKCS#8 "ENCRYPTED PRIVATE KEY" or a legacy "Proc-Type: 4,ENCRYPTED" header; OpenSSL's own
+    // error for a missing passphrase differs between versions.
+    const encrypted = code === 'ERR_MISSING_PASSPHRASE' || /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text);
     const message =
-      code === 'ERR_MISSING_PASSPHRASE'
+      encrypted
         ? 'the private key is encrypted; hotcert needs an unencrypted key (as cert-manager writes it)'
         : 'the private key cannot be parsed (truncated or corrupted PEM, or an unsupported key type)';
     return { reason: 'parse_error', file: file.path, message: `${file.path}: ${message}` };
   }
+  const type = key.asymmetricKeyType ?? 'unknown';
+  if (!SIGNING_KEY_TYPES.has(type)) {
+    return {
+      reason: 'parse_error',
+      file: file.path,
+      message: `${file.path}: unsupported key type ${type}: a TLS server needs an RSA, ECDSA or EdDSA signing key`,
+    };
+  }
+  return key;
 }
+
+/** Key types a TLS server certificate can be used with. */
+const SIGNING_KEY_TYPES: ReadonlySet<string> = new Set(['rsa', 'rsa-pss', 'ec', 'ed25519', 'ed448']);
 
 function keyMatches(certificate: X509Certificate, key: KeyObject): boolean {
   try {
