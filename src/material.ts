@@ -2,7 +2,7 @@
  * Certificate material: parse and validate a candidate `tls.crt` / `tls.key` / `ca.crt` set
  * before anything is swapped. Pure: no I/O, the clock is a parameter.
  */
-import { createHash, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, sign, verify, X509Certificate, type KeyObject } from 'node:crypto';
 import { inspect } from 'node:util';
 import { describeCertificate, formatDistinguishedName, notAfterMs, notBeforeMs, type CertificateInfo } from './certificate-info.js';
 
@@ -186,9 +186,18 @@ function parseKey(file: PemFile, text: string): KeyObject | Rejection {
 /** Key types a TLS server certificate can be used with. */
 const SIGNING_KEY_TYPES: ReadonlySet<string> = new Set(['rsa', 'rsa-pss', 'ec', 'ed25519', 'ed448']);
 
+const PROOF = Buffer.from('hotcert proof of possession');
+
+/**
+ * Does `key` belong to `certificate`? `checkPrivateKey` compares public keys only, and an EC key
+ * file carries its public key beside the private scalar: a corrupted scalar would pass it and then
+ * fail every handshake. So the key also signs, and the certificate's public key must verify.
+ */
 function keyMatches(certificate: X509Certificate, key: KeyObject): boolean {
   try {
-    return certificate.checkPrivateKey(key);
+    if (!certificate.checkPrivateKey(key)) return false;
+    const digest = key.asymmetricKeyType === 'ed25519' || key.asymmetricKeyType === 'ed448' ? null : 'sha256';
+    return verify(digest, PROOF, certificate.publicKey, sign(digest, PROOF, key));
   } catch {
     return false;
   }
@@ -284,6 +293,30 @@ export function validateMaterial(files: CandidateFiles, nowMs: number): Validati
     const parsed = parseCertificates(ca, ca.data.toString('latin1'));
     if (isRejection(parsed)) return { ok: false, rejection: Object.freeze(parsed) };
     caCertificates = parsed;
+    const unanchored = checkAnchor(cert, ca, chain, caCertificates);
+    if (unanchored) return { ok: false, rejection: Object.freeze(unanchored) };
   }
   return { ok: true, material: new CertificateMaterial(chain, privateKey, caCertificates) };
+}
+
+/**
+ * With a `ca.crt`, the served chain must lead to it: its last certificate is one of those CAs or
+ * is signed by one. Otherwise clients that trust that CA fail (a missing or corrupted
+ * intermediate, or a certificate from another issuer than the Secret says).
+ */
+function checkAnchor(certFile: PemFile, caFile: PemFile, chain: readonly X509Certificate[], cas: readonly X509Certificate[]): Rejection | undefined {
+  const last = chain.at(-1) as X509Certificate;
+  const anchored = cas.some((ca) => {
+    try {
+      return ca.raw.equals(last.raw) || (last.checkIssued(ca) && last.verify(ca.publicKey));
+    } catch {
+      return false;
+    }
+  });
+  if (anchored) return undefined;
+  return {
+    reason: 'chain_invalid',
+    file: certFile.path,
+    message: `${certFile.path}: the chain ends at ${describe(last)}, issued by ${formatDistinguishedName(last.issuer) || '(empty issuer)'}, which no certificate in ${caFile.path} signed: an intermediate is missing or corrupted, or the certificate comes from another issuer`,
+  };
 }

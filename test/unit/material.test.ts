@@ -1,4 +1,5 @@
 import { describe, expect, it, beforeAll } from 'vitest';
+import { createPrivateKey } from 'node:crypto';
 import { inspect } from 'node:util';
 import { validateMaterial, type CandidateFiles, type RejectionReason } from '../../src/material.js';
 import { TestPki, type Leaf } from '../support/certs.js';
@@ -82,6 +83,8 @@ describe('validateMaterial', () => {
     ['intermediate before leaf', () => files(pki.intermediate.certPem + leaf.issued.certPem, leaf.keyPem), 'chain_invalid', /the certificate matching the key is #2, not first/],
     ['a chain with a foreign intermediate', () => files(leaf.issued.certPem + pki.root.certPem, leaf.keyPem), 'chain_invalid', /did not issue #1/],
     ['a malformed ca.crt', () => files(leaf.chainPem, leaf.keyPem, 'not a ca'), 'parse_error', /ca\.crt: .*no PEM/],
+    ['a chain missing its intermediate when ca.crt names the root', () => files(leaf.issued.certPem, leaf.keyPem, pki.caPem), 'chain_invalid', /the chain ends at CN=localhost .*, issued by CN=hotcert test intermediate CA, which no certificate in \/mnt\/tls\/ca\.crt signed/],
+    ['a chain from another CA than ca.crt', () => files(leaf.chainPem, leaf.keyPem, rsaLeaf.pki.caPem), 'chain_invalid', /which no certificate in \/mnt\/tls\/ca\.crt signed/],
   ];
   it.each(cases)('rejects %s', (_name, input, reason, message) => {
     const found = rejection(input());
@@ -106,6 +109,19 @@ describe('validateMaterial', () => {
 
   it('judges validity by the clock it is given', () => {
     expect(rejection(files(leaf.chainPem, leaf.keyPem), Date.now() + 400 * DAY).reason).toBe('expired');
+  });
+
+  it('accepts a chain whose last certificate is the CA of ca.crt itself', () => {
+    expect(validateMaterial(files(leaf.chainPem + pki.caPem, leaf.keyPem, pki.caPem), Date.now()).ok).toBe(true);
+  });
+
+  it('refuses a key whose private half is corrupted while its embedded public key still matches', () => {
+    // SEC1 EC keys carry the public key beside the private scalar; checkPrivateKey compares only that.
+    const der = createPrivateKey(leaf.keyPem).export({ type: 'sec1', format: 'der' });
+    const corrupted = Buffer.from(der);
+    corrupted[10] = (corrupted[10] ?? 0) ^ 0x01; // inside the 32-byte private scalar
+    const pem = `-----BEGIN EC PRIVATE KEY-----\n${corrupted.toString('base64')}\n-----END EC PRIVATE KEY-----\n`;
+    expect(rejection(files(leaf.chainPem, pem)).reason).toBe('key_mismatch');
   });
 
   it('accepts an empty ca.crt (ACME issuers may leave it empty)', () => {
