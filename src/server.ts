@@ -5,6 +5,7 @@
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Server as HttpServer, RequestListener } from 'node:http';
 import type { SecureContextOptions } from 'node:tls';
+import { constants } from 'node:crypto';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { Server as SocketIoServer, type ServerOptions as SocketIoOptions } from 'socket.io';
@@ -34,6 +35,27 @@ export type CertificateLocation = { readonly certDir: string } | { readonly cert
 
 /** TLS settings kept across swaps (the certificate and key come from the watched files). */
 export type TlsBaseOptions = Omit<SecureContextOptions, 'cert' | 'key' | 'pfx' | 'passphrase' | 'ticketKeys'>;
+
+/**
+ * The TLS policy: TLS 1.2 at least; for TLS 1.2 only forward-secret AEAD suites (Mozilla's
+ * "intermediate" list; TLS 1.3 suites are all AEAD); no renegotiation.
+ */
+export const DEFAULT_TLS_OPTIONS: Readonly<TlsBaseOptions> = Object.freeze({
+  minVersion: 'TLSv1.2',
+  ciphers: [
+    'TLS_AES_128_GCM_SHA256',
+    'TLS_AES_256_GCM_SHA384',
+    'TLS_CHACHA20_POLY1305_SHA256',
+    'ECDHE-ECDSA-AES128-GCM-SHA256',
+    'ECDHE-RSA-AES128-GCM-SHA256',
+    'ECDHE-ECDSA-AES256-GCM-SHA384',
+    'ECDHE-RSA-AES256-GCM-SHA384',
+    'ECDHE-ECDSA-CHACHA20-POLY1305',
+    'ECDHE-RSA-CHACHA20-POLY1305',
+  ].join(':'),
+  honorCipherOrder: true,
+  secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
+} satisfies TlsBaseOptions);
 
 export interface HotcertServerOptions {
   /** Where the serving certificate and key are on disk. Optional when `kubernetes.secret` is given. */
@@ -119,7 +141,7 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
   if (!paths && !apiSecret) {
     throw new HotcertError(ErrorCodes.INVALID_OPTION, 'no certificate source: give `certificate` (a directory or files) and/or `kubernetes.secret`');
   }
-  const tlsBase: TlsBaseOptions = { minVersion: 'TLSv1.2', ...options.tls };
+  const tlsBase: TlsBaseOptions = { ...DEFAULT_TLS_OPTIONS, ...options.tls };
 
   // Start-up is strict: the files when there are any, else the Secret through the API.
   const firstCandidate = paths

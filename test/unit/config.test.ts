@@ -32,7 +32,13 @@ describe('parseInvocation', () => {
       debounceMs: 50,
       logLevel: 'info',
       shutdownTimeoutMs: 25_000,
+      tlsMinVersion: 'TLSv1.2',
     });
+  });
+
+  it('takes TLS 1.3 as the minimum when asked, and nothing older than 1.2', () => {
+    expect(config(['--cert-dir', '/d', '--tls-min-version', '1.3']).tlsMinVersion).toBe('TLSv1.3');
+    expect(problems(['--cert-dir', '/d', '--tls-min-version', '1.0'])).toEqual(['--tls-min-version: "1.0" is not 1.2 or 1.3 (older TLS versions are not offered)']);
   });
 
   it('returns a frozen object', () => {
@@ -55,8 +61,10 @@ describe('parseInvocation', () => {
       HOTCERT_WATCH: 'false',
       HOTCERT_LOG_LEVEL: 'debug',
       HOTCERT_SHUTDOWN_TIMEOUT: '5s',
+      HOTCERT_TLS_MIN_VERSION: '1.3',
     };
     expect(config([], env)).toEqual({
+      tlsMinVersion: 'TLSv1.3',
       command: 'serve',
       certificate: { cert: '/a.crt', key: '/a.key', ca: '/ca.crt' },
       host: '127.0.0.1',
