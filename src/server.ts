@@ -24,6 +24,7 @@ import { logReloaderEvents } from './reload-log.js';
 import { TlsConnectionTracker } from './tls-connections.js';
 import { createTlsPortHandler } from './tls-port-handler.js';
 import { guardHandlers } from './handler-guard.js';
+import { answerPlainHttp } from './plain-http-answer.js';
 import { StatusPage } from './status-page.js';
 import { packageVersion } from './version.js';
 
@@ -165,6 +166,12 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
     'files' in firstCandidate ? firstCandidate.files : undefined,
   );
   const io = new SocketIoServer(httpsServer, { serveClient: true, ...options.socketIo });
+  answerPlainHttp(httpsServer, {
+    onPlainHttp: ({ method, host, path }) => {
+      metrics.handshakeErrors.inc({ reason: 'http_request' });
+      logger.debug({ event: 'plain_http', method, host, path }, 'answered a plain-HTTP request on the TLS port with 400');
+    },
+  });
 
   // One pair for now: every socket is served by the default certificate.
   const certificateOf = (): string => DEFAULT_CERTIFICATE;

@@ -131,15 +131,22 @@ describe('hotcert server', () => {
     await eventually(async () => expect(await metricValue(server!, 'hotcert_connections_on_previous_certificate', { certificate: 'default' })).toBe(0));
   });
 
-  it('counts a plain-HTTP request to the TLS port as a handshake error', async () => {
+  it('answers plain HTTP on the TLS port with a 400 naming the https:// URL, and counts it', async () => {
     const before = (await metricValue(server!, 'hotcert_tls_handshake_errors_total', { reason: 'http_request' })) ?? 0;
-    await new Promise<void>((resolve) => {
-      const socket = connect(server!.port, '127.0.0.1', () => socket.write('GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: localhost\r\n\r\n'));
-      socket.on('close', () => resolve());
-      socket.on('error', () => resolve());
-      socket.resume();
+    const response = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      const socket = connect(server!.port, '127.0.0.1', () => socket.write('GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: ws.example.com:8443\r\n\r\n'));
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => (text += chunk));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
     });
+    expect(response).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(response).toContain('This port speaks HTTPS (TLS) only');
+    expect(response).toContain('Use https://ws.example.com:8443/');
     await eventually(async () => expect(await metricValue(server!, 'hotcert_tls_handshake_errors_total', { reason: 'http_request' })).toBe(before + 1));
+    // TLS on the same port is unaffected.
+    expect((await probe({ port: server!.port, ca: pki.caPem })).serialNumber).toBe(first.serialNumber);
   });
 
   it('answers /healthz and /readyz on the metrics port and /healthz and / on the TLS port', async () => {
