@@ -267,6 +267,15 @@ export async function checkCertificate(location: CertificateLocation, serverName
     );
   }
 
+  if ('files' in candidate && /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(candidate.files.cert.data.toString('latin1'))) {
+    findings.push({
+      status: 'warn',
+      check: 'key_in_certificate',
+      file: paths.cert,
+      message: 'the certificate file also holds a private key (hotcert ignores it): whoever may read certificates can read the key',
+      fix: 'keep the private key in tls.key only and re-issue the certificate if the file was shared',
+    });
+  }
   const chain = 'files' in candidate ? parseChain(candidate.files.cert.data.toString('latin1')) : [];
   const ca = 'files' in candidate && candidate.files.ca ? parseChain(candidate.files.ca.data.toString('latin1')) : [];
   const leaf = chain[0];

@@ -64,7 +64,7 @@ export class CertificateMaterial {
   /** SHA-256 over the DER of chain, key and CA: equal fingerprints mean nothing to swap. */
   readonly fingerprint: string;
   readonly info: CertificateInfo;
-  readonly #keyPem: string;
+  #keyPem: string | undefined;
 
   constructor(chain: readonly X509Certificate[], key: KeyObject, ca: readonly X509Certificate[]) {
     if (chain.length === 0) throw new TypeError('a certificate chain needs at least one certificate');
@@ -97,9 +97,21 @@ export class CertificateMaterial {
     return notAfterMs(this.leaf);
   }
 
-  /** Options for `tls.createSecureContext` / `setSecureContext`. Contains the private key. */
+  /**
+   * Options for `tls.createSecureContext` / `setSecureContext`, with the private key. The key is
+   * handed out once and then forgotten: after the TLS context is built, nothing of hotcert's
+   * keeps it.
+   */
   tlsOptions(): { cert: string; key: string } {
-    return { cert: this.certificatePem, key: this.#keyPem };
+    const key = this.#keyPem;
+    if (key === undefined) throw new Error(`the private key of certificate ${this.info.serialNumber} was already handed to the TLS stack`);
+    this.#keyPem = undefined;
+    return { cert: this.certificatePem, key };
+  }
+
+  /** Whether the private key is still held (it is until `tlsOptions()` hands it out). */
+  get holdsKey(): boolean {
+    return this.#keyPem !== undefined;
   }
 
   static {

@@ -114,6 +114,14 @@ export interface HotcertServer {
   close(): Promise<void>;
 }
 
+/**
+ * tls.Server keeps the options it built its context from (`server.key`); the context has its own
+ * copy, so drop the server's, and with it the last reference hotcert's code could reach.
+ */
+function forgetKey(server: HttpsServer): void {
+  Reflect.set(server, 'key', undefined);
+}
+
 export function certificatePaths(location: CertificateLocation): CertificatePaths {
   if ('certDir' in location) {
     return { cert: join(location.certDir, 'tls.crt'), key: join(location.certDir, 'tls.key'), ca: join(location.certDir, 'ca.crt') };
@@ -159,10 +167,17 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
   });
   // The request handler exists before Socket.IO attaches: engine.io captures existing listeners.
   const httpsServer = createHttpsServer({ ...tlsBase, ...material.tlsOptions() }, requestHandler);
+  forgetKey(httpsServer);
   reloader.addPair(
     DEFAULT_CERTIFICATE,
     material,
-    (next) => httpsServer.setSecureContext({ ...tlsBase, ...next.tlsOptions(), ticketKeys: httpsServer.getTicketKeys() }),
+    (next) => {
+      try {
+        httpsServer.setSecureContext({ ...tlsBase, ...next.tlsOptions(), ticketKeys: httpsServer.getTicketKeys() });
+      } finally {
+        forgetKey(httpsServer);
+      }
+    },
     'files' in firstCandidate ? firstCandidate.files : undefined,
   );
   const io = new SocketIoServer(httpsServer, { serveClient: true, ...options.socketIo });

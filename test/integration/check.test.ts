@@ -109,6 +109,12 @@ const CASES: readonly Case[] = [
     says: [/WARN .*tls\.crt is not a symlink into \.\.data: it will not follow the kubelet's updates/],
   },
   {
+    name: 'a private key pasted into the certificate file (served, with a warning)',
+    layout: secret((good) => ({ ...good.secretFiles, 'tls.crt': good.keyPem + good.chainPem })),
+    exit: 0,
+    says: [/WARN .*tls\.crt: the certificate file also holds a private key/, /fix: keep the private key in tls\.key only/],
+  },
+  {
     name: 'a plain directory',
     layout: async (dir, good) => {
       await writeFile(join(dir, 'tls.crt'), good.chainPem);
