@@ -43,6 +43,17 @@ export interface ServeConfig extends ListenConfig {
   readonly debounceMs: number;
   /** `--tls-min-version`: 1.2 (default) or 1.3. */
   readonly tlsMinVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** `--cert-dir NAME=DIR`: certificates for SNI host names, besides the default one. */
+  readonly sni: readonly SniCertificate[];
+  /** `--client-ca`: mTLS client CA bundle. */
+  readonly clientCa: string | undefined;
+  readonly requireClientCert: boolean;
+}
+
+export interface SniCertificate {
+  /** A host name (`api.example.com`) or a wildcard (`*.example.com`). */
+  readonly name: string;
+  readonly location: CertificateLocation;
 }
 
 export interface DevConfig extends ListenConfig {
@@ -74,6 +85,8 @@ type Kind = 'string' | 'boolean';
 export interface OptionSpec {
   readonly flag: string;
   readonly kind: Kind;
+  /** May be given several times (flags) or comma-separated (environment). */
+  readonly multiple?: boolean;
   readonly env: readonly string[];
   readonly value?: string;
   readonly default?: string;
@@ -92,7 +105,12 @@ const LOG_LEVEL: OptionSpec = { flag: 'log-level', kind: 'string', env: ['HOTCER
 const SHUTDOWN_TIMEOUT: OptionSpec = { flag: 'shutdown-timeout', kind: 'string', env: ['HOTCERT_SHUTDOWN_TIMEOUT'], value: 'DURATION', default: '25s', help: 'drain time on SIGTERM before connections are cut' };
 
 export const SERVE_OPTIONS: readonly OptionSpec[] = Object.freeze([
-  CERT_DIR,
+  {
+    ...CERT_DIR,
+    multiple: true,
+    value: '[NAME=]DIR',
+    help: 'a mounted kubernetes.io/tls Secret: tls.crt, tls.key, optional ca.crt; repeat as NAME=DIR to serve another certificate to clients asking for host NAME (SNI; env: comma-separated)',
+  },
   CERT,
   KEY,
   CA,
@@ -103,6 +121,8 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = Object.freeze([
   { flag: 'poll-interval', kind: 'string', env: ['HOTCERT_POLL_INTERVAL'], value: 'DURATION', default: '10s', help: 'safety-net re-read of the files; 0 disables' },
   { flag: 'debounce', kind: 'string', env: ['HOTCERT_DEBOUNCE'], value: 'DURATION', default: '50ms', help: 'quiet time after a plain-file event before reading (a ..data swap is read at once)' },
   { flag: 'watch', kind: 'boolean', env: ['HOTCERT_WATCH'], default: 'true', help: 'watch the certificate directories for events (--no-watch: poll only)' },
+  { flag: 'client-ca', kind: 'string', env: ['HOTCERT_CLIENT_CA'], value: 'FILE', help: 'mTLS: ask clients for a certificate issued by a CA in this bundle (reloaded with the serving certificates)' },
+  { flag: 'require-client-cert', kind: 'boolean', env: ['HOTCERT_REQUIRE_CLIENT_CERT'], default: 'false', help: 'mTLS: refuse clients without a valid certificate (needs --client-ca)' },
   { flag: 'tls-min-version', kind: 'string', env: ['HOTCERT_TLS_MIN_VERSION'], value: 'VERSION', default: '1.2', help: 'lowest TLS version accepted: 1.2 or 1.3' },
   { flag: 'k8s-secret', kind: 'string', env: ['HOTCERT_K8S_SECRET'], value: 'NS/NAME', help: 'watch this kubernetes.io/tls Secret through the Kubernetes API (in-cluster config, else KUBECONFIG)' },
   { flag: 'k8s-events', kind: 'boolean', env: ['HOTCERT_K8S_EVENTS'], default: 'false', help: 'post Kubernetes Events to the Pod (POD_NAME, POD_NAMESPACE from the downward API)' },
@@ -140,6 +160,8 @@ const SUMMARIES: Readonly<Record<Command, string>> = {
 };
 
 const GLOBAL_FLAGS = new Set(['help', 'version']);
+/** Joins the values of a repeated option internally. */
+const LIST_SEPARATOR = '\u0000';
 
 export interface ConfigSources {
   readonly argv: readonly string[];
@@ -164,7 +186,10 @@ function collect(spec: readonly OptionSpec[], sources: ConfigSources, problems: 
   const raw = new Map<string, Raw>();
   for (const s of spec) {
     const name = s.env.find((n) => sources.env[n] !== undefined && sources.env[n] !== '');
-    if (name !== undefined) raw.set(s.flag, { value: sources.env[name] as string, origin: name });
+    if (name !== undefined) {
+      const value = sources.env[name] as string;
+      raw.set(s.flag, { value: s.multiple ? value.split(',').map((v) => v.trim()).join(LIST_SEPARATOR) : value, origin: name });
+    }
   }
   const positionals: string[] = [];
   let help = false;
@@ -185,7 +210,10 @@ function collect(spec: readonly OptionSpec[], sources: ConfigSources, problems: 
         problems.push(`${token.rawName}: needs a value (${token.rawName} ${option.value ?? 'VALUE'})`);
         continue;
       }
-      raw.set(option.flag, { value: token.value, origin: token.rawName });
+      const previous = option.multiple ? raw.get(option.flag) : undefined;
+      // Repeated flags accumulate; the environment's value is replaced by the first flag.
+      const value = previous && previous.origin.startsWith('--') ? `${String(previous.value)}${LIST_SEPARATOR}${token.value}` : token.value;
+      raw.set(option.flag, { value, origin: token.rawName });
     } else {
       raw.set(option.flag, { value: !token.rawName.startsWith('--no-'), origin: token.rawName });
     }
@@ -257,8 +285,30 @@ class Reader {
   }
 }
 
-function certificateLocation(read: Reader, problems: string[]): CertificateLocation {
-  const certDir = read.has('cert-dir') ? read.string('cert-dir') : undefined;
+const SNI_NAME = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** `--cert-dir` values: at most one plain DIR, any number of NAME=DIR for SNI. */
+function certDirEntries(read: Reader, problems: string[]): { unnamed: string | undefined; sni: SniCertificate[] } {
+  const raw = read.has('cert-dir') ? read.string('cert-dir') : undefined;
+  if (raw === undefined) return { unnamed: undefined, sni: [] };
+  let unnamed: string | undefined;
+  const sni: SniCertificate[] = [];
+  for (const entry of raw.split(LIST_SEPARATOR).filter((e) => e.length > 0)) {
+    const at = entry.indexOf('=');
+    const name = at > 0 ? entry.slice(0, at).toLowerCase() : undefined;
+    if (name === undefined || !SNI_NAME.test(name)) {
+      if (unnamed !== undefined) problems.push(`${read.origin('cert-dir')}: only one --cert-dir DIR without a NAME= (the default certificate); got ${unnamed} and ${entry}`);
+      unnamed = entry;
+      continue;
+    }
+    if (sni.some((s) => s.name === name)) problems.push(`${read.origin('cert-dir')}: ${name} is given twice`);
+    sni.push(Object.freeze({ name, location: Object.freeze({ certDir: entry.slice(at + 1) }) }));
+  }
+  return { unnamed, sni };
+}
+
+function certificateLocation(read: Reader, problems: string[], certDirOverride?: string): CertificateLocation {
+  const certDir = certDirOverride ?? (read.has('cert-dir') ? read.string('cert-dir') : undefined);
   const cert = read.has('cert') ? read.string('cert') : undefined;
   const key = read.has('key') ? read.string('key') : undefined;
   const ca = read.has('ca') ? read.string('ca') : undefined;
@@ -330,8 +380,19 @@ function kubernetesConfig(read: Reader, env: ConfigSources['env'], problems: str
 
 function serveConfig(read: Reader, problems: string[], env: ConfigSources['env']): ServeConfig {
   const kubernetes = kubernetesConfig(read, env, problems);
-  const apiOnly = read.has('k8s-secret') && !['cert-dir', 'cert', 'key', 'ca'].some((flag) => read.has(flag));
-  const certificate = apiOnly ? undefined : certificateLocation(read, problems);
+  const { unnamed, sni } = certDirEntries(read, problems);
+  const apiOnly = read.has('k8s-secret') && unnamed === undefined && sni.length === 0 && !['cert', 'key', 'ca'].some((flag) => read.has(flag));
+  // The default pair: the unnamed --cert-dir or --cert/--key; with only named ones, the first.
+  const certificate = apiOnly
+    ? undefined
+    : unnamed === undefined && sni.length > 0 && !read.has('cert') && !read.has('key')
+      ? sni[0]?.location
+      : certificateLocation(read, problems, unnamed);
+  const clientCa = read.has('client-ca') ? read.string('client-ca') : undefined;
+  const requireClientCert = read.boolean('require-client-cert');
+  if (requireClientCert && clientCa === undefined) {
+    problems.push(`${read.origin('require-client-cert')}: needs --client-ca FILE (the CAs client certificates must come from)`);
+  }
   const listen = listenConfig(read, problems);
   const watch = read.boolean('watch');
   const pollIntervalMs = read.duration('poll-interval');
@@ -344,6 +405,9 @@ function serveConfig(read: Reader, problems: string[], env: ConfigSources['env']
   }
   return Object.freeze({
     command: 'serve',
+    sni: Object.freeze(sni),
+    clientCa,
+    requireClientCert,
     tlsMinVersion: tlsMinVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2',
     certificate: certificate && Object.freeze(certificate),
     kubernetes,

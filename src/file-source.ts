@@ -129,7 +129,7 @@ export class FileSource {
     this.#fallbackPollIntervalMs = options.fallbackPollIntervalMs ?? 1_000;
     this.#rewatchIntervalMs = options.rewatchIntervalMs ?? 30_000;
     this.#watcherFactory = options.watcherFactory ?? chokidarWatcher;
-    for (const file of [options.paths.cert, options.paths.key, options.paths.ca]) {
+    for (const file of [options.paths.cert, options.paths.key, options.paths.ca, options.paths.clientCa]) {
       if (file === undefined) continue;
       const dir = dirname(resolve(file));
       const names = this.#watched.get(dir) ?? new Set<string>();

@@ -48,3 +48,4 @@ export { checkCertificate, formatReport, type CheckReport, type Finding, type Fi
 export { createKubeApi, loadKubeConfig, kubeConfigSource, KubeApiError, type KubeApi, type KubeConfigSource } from './k8s/kube-api.js';
 export { type KubernetesOptions, type SecretReference } from './k8s/kubernetes.js';
 export { type PodReference } from './k8s/event-recorder.js';
+export { clientCertificateOf, type ClientCertificate, type HandshakeWithClientCertificate } from './client-certificate.js';

@@ -43,6 +43,8 @@ export interface CandidateFiles {
   readonly cert: PemFile;
   readonly key: PemFile;
   readonly ca?: PemFile | undefined;
+  /** mTLS: the CAs whose client certificates are accepted; swapped together with the pair. */
+  readonly clientCa?: PemFile | undefined;
 }
 
 export type ValidationResult =
@@ -66,16 +68,19 @@ export class CertificateMaterial {
   readonly info: CertificateInfo;
   #keyPem: string | undefined;
 
-  constructor(chain: readonly X509Certificate[], key: KeyObject, ca: readonly X509Certificate[]) {
+  /** mTLS: the CAs client certificates must chain to (empty without mTLS). */
+  readonly clientCa: readonly X509Certificate[];
+
+  constructor(chain: readonly X509Certificate[], key: KeyObject, ca: readonly X509Certificate[], clientCa: readonly X509Certificate[] = []) {
     if (chain.length === 0) throw new TypeError('a certificate chain needs at least one certificate');
     this.chain = Object.freeze([...chain]);
     this.ca = Object.freeze([...ca]);
+    this.clientCa = Object.freeze([...clientCa]);
     const keyDer = key.export({ type: 'pkcs8', format: 'der' });
     this.#keyPem = key.export({ type: 'pkcs8', format: 'pem' }).toString();
     const hash = createHash('sha256');
-    for (const part of [...chain.map((c) => c.raw), Buffer.from('key'), keyDer, Buffer.from('ca'), ...ca.map((c) => c.raw)]) {
-      hash.update(part);
-    }
+    const parts = [...chain.map((c) => c.raw), Buffer.from('key'), keyDer, Buffer.from('ca'), ...ca.map((c) => c.raw), Buffer.from('client-ca'), ...clientCa.map((c) => c.raw)];
+    for (const part of parts) hash.update(part);
     this.fingerprint = hash.digest('hex');
     this.info = describeCertificate(this.leaf);
   }
@@ -102,11 +107,12 @@ export class CertificateMaterial {
    * handed out once and then forgotten: after the TLS context is built, nothing of hotcert's
    * keeps it.
    */
-  tlsOptions(): { cert: string; key: string } {
+  tlsOptions(): { cert: string; key: string; ca?: string } {
     const key = this.#keyPem;
     if (key === undefined) throw new Error(`the private key of certificate ${this.info.serialNumber} was already handed to the TLS stack`);
     this.#keyPem = undefined;
-    return { cert: this.certificatePem, key };
+    const clientCa = this.clientCa.map((c) => c.toString()).join('');
+    return { cert: this.certificatePem, key, ...(clientCa ? { ca: clientCa } : {}) };
   }
 
   /** Whether the private key is still held (it is until `tlsOptions()` hands it out). */
@@ -308,7 +314,21 @@ export function validateMaterial(files: CandidateFiles, nowMs: number): Validati
     const unanchored = checkAnchor(cert, ca, chain, caCertificates);
     if (unanchored) return { ok: false, rejection: Object.freeze(unanchored) };
   }
-  return { ok: true, material: new CertificateMaterial(chain, privateKey, caCertificates) };
+  let clientCas: X509Certificate[] = [];
+  if (files.clientCa) {
+    const { clientCa } = files;
+    if (isBlank(clientCa.data)) return reject('empty', clientCa.path, `${clientCa.path}: the client CA bundle is empty (mTLS needs at least one CA certificate)`);
+    const parsed = parseCertificates(clientCa, clientCa.data.toString('latin1'));
+    if (isRejection(parsed)) return { ok: false, rejection: Object.freeze(parsed) };
+    const notCa = parsed.findIndex((c) => !c.ca);
+    if (notCa >= 0) {
+      return reject('chain_invalid', clientCa.path, `${clientCa.path}: certificate #${notCa + 1} ${describe(parsed[notCa] as X509Certificate)} is not a CA certificate (basicConstraints CA:TRUE); put only CA certificates in the client CA bundle`);
+    }
+    const expired = parsed.find((c) => nowMs > notAfterMs(c));
+    if (expired) return reject('expired', clientCa.path, `${clientCa.path}: client CA ${describe(expired)} expired at ${new Date(notAfterMs(expired)).toISOString()}`);
+    clientCas = parsed;
+  }
+  return { ok: true, material: new CertificateMaterial(chain, privateKey, caCertificates, clientCas) };
 }
 
 /**

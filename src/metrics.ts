@@ -47,6 +47,7 @@ export class HotcertMetrics {
         if (!status) continue;
         yield [name, 'leaf', status.material.leaf];
         for (const intermediate of status.material.intermediates) yield [name, 'intermediate', intermediate];
+        for (const clientCa of status.material.clientCa) yield [name, 'client_ca', clientCa];
       }
     };
     const certLabels = (certificate: string, role: CertificateRole, x509: X509Certificate) => ({

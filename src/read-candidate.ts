@@ -9,6 +9,8 @@ export interface CertificatePaths {
   readonly key: string;
   /** Optional: a missing `ca` file is not an error. */
   readonly ca?: string | undefined;
+  /** mTLS client CA bundle: required when given. */
+  readonly clientCa?: string | undefined;
 }
 
 /** What a source hands to the reloader: raw bytes, or the reason they could not be read. */
@@ -87,19 +89,25 @@ function isPemFile(value: PemFile | ReadFailure): value is PemFile {
  * certificate or key is a `read_error` naming the file.
  */
 export async function readCandidate(paths: CertificatePaths, maxBytes: number = DEFAULT_MAX_FILE_BYTES): Promise<Candidate> {
-  const [cert, key, ca] = await Promise.all([
+  const [cert, key, ca, clientCa] = await Promise.all([
     readOne(paths.cert, maxBytes),
     readOne(paths.key, maxBytes),
     paths.ca === undefined ? undefined : readOne(paths.ca, maxBytes),
+    paths.clientCa === undefined ? undefined : readOne(paths.clientCa, maxBytes),
   ]);
   if (!isPemFile(cert)) return { rejection: toRejection(cert) };
   if (!isPemFile(key)) return { rejection: toRejection(key) };
-  if (ca === undefined) return { files: { cert, key } };
-  if (!isPemFile(ca)) {
-    // ca.crt is optional: its absence is fine, any other failure is reported.
-    return ca.code === 'ENOENT' ? { files: { cert, key } } : { rejection: toRejection(ca) };
-  }
-  return { files: { cert, key, ca } };
+  if (clientCa !== undefined && !isPemFile(clientCa)) return { rejection: toRejection(clientCa) };
+  // ca.crt is optional: its absence is fine, any other failure is reported.
+  if (ca !== undefined && !isPemFile(ca) && ca.code !== 'ENOENT') return { rejection: toRejection(ca) };
+  return {
+    files: {
+      cert,
+      key,
+      ...(ca !== undefined && isPemFile(ca) ? { ca } : {}),
+      ...(clientCa !== undefined ? { clientCa } : {}),
+    },
+  };
 }
 
 /** SHA-256 over the candidate's bytes (not its paths); `undefined` for a failed read. */
@@ -110,7 +118,7 @@ export function candidateDigest(candidate: Candidate): string | undefined {
 
 export function filesDigest(files: CandidateFiles): string {
   const hash = createHash('sha256');
-  for (const file of [files.cert, files.key, files.ca]) {
+  for (const file of [files.cert, files.key, files.ca, files.clientCa]) {
     hash.update(file ? `${file.data.length}:` : '-:');
     if (file) hash.update(file.data);
   }

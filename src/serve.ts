@@ -58,6 +58,9 @@ export async function serve(config: ServeConfig, logger: Logger, signals: Proces
     debounceMs: config.debounceMs,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     tls: { minVersion: config.tlsMinVersion },
+    sni: Object.fromEntries(config.sni.map(({ name, location }) => [name, location])),
+    clientCa: config.clientCa,
+    requireClientCert: config.requireClientCert,
     logger,
   });
   const live = server.reloader.current(DEFAULT_CERTIFICATE);
@@ -73,6 +76,9 @@ export async function serve(config: ServeConfig, logger: Logger, signals: Proces
       pollIntervalMs: config.pollIntervalMs,
       k8sSecret: config.kubernetes?.secret ? `${config.kubernetes.secret.namespace}/${config.kubernetes.secret.name}` : null,
       k8sEvents: config.kubernetes?.events !== undefined,
+      sni: config.sni.map((pair) => pair.name),
+      clientCa: config.clientCa ?? null,
+      requireClientCert: config.requireClientCert,
     },
     `serving Socket.IO over TLS on https://${config.host}:${server.port}/ (certificate serial ${live?.serialNumber ?? '?'}, valid until ${live?.validTo ?? '?'})`,
   );

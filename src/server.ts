@@ -4,11 +4,11 @@
  */
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Server as HttpServer, RequestListener } from 'node:http';
-import type { SecureContextOptions } from 'node:tls';
+import { createSecureContext, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import { constants } from 'node:crypto';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
-import { Server as SocketIoServer, type ServerOptions as SocketIoOptions } from 'socket.io';
+import { Server as SocketIoServer, type ServerOptions as SocketIoOptions, type Socket } from 'socket.io';
 import { systemClock, type Clock } from './clock.js';
 import { announceCertificates, installRelayHandlers } from './default-app.js';
 import { ErrorCodes, HotcertError } from './errors.js';
@@ -17,7 +17,7 @@ import { boundPort, listen } from './listen.js';
 import { silentLogger, type Logger } from './logger.js';
 import { HotcertMetrics } from './metrics.js';
 import { createMetricsServer, type Readiness } from './metrics-server.js';
-import { candidateDigest, readCandidate, type CertificatePaths } from './read-candidate.js';
+import { candidateDigest, readCandidate, type Candidate, type CertificatePaths } from './read-candidate.js';
 import { initialFromApi, startKubernetes, type KubernetesOptions, type RunningKubernetes, type SecretReference } from './k8s/kubernetes.js';
 import { Reloader, type ReloadTrigger } from './reloader.js';
 import { logReloaderEvents } from './reload-log.js';
@@ -25,6 +25,9 @@ import { TlsConnectionTracker } from './tls-connections.js';
 import { createTlsPortHandler } from './tls-port-handler.js';
 import { guardHandlers } from './handler-guard.js';
 import { answerPlainHttp } from './plain-http-answer.js';
+import { SniContexts } from './sni.js';
+import { exposeClientCertificate, readClientCa } from './client-certificate.js';
+import type { CertificateMaterial } from './material.js';
 import { StatusPage } from './status-page.js';
 import { packageVersion } from './version.js';
 
@@ -63,6 +66,15 @@ export interface HotcertServerOptions {
   readonly certificate?: CertificateLocation | undefined;
   /** Operator mode: watch the Secret through the API and/or post Events to the Pod. */
   readonly kubernetes?: KubernetesOptions | undefined;
+  /**
+   * More certificates, by SNI host name (`api.example.com`, or `*.example.com`), each watched and
+   * reloaded on its own. Clients without SNI, or asking for another name, get `certificate`.
+   */
+  readonly sni?: Readonly<Record<string, CertificateLocation>>;
+  /** mTLS: ask clients for a certificate from a CA in this bundle; it reloads with each pair. */
+  readonly clientCa?: string | undefined;
+  /** mTLS: refuse clients without a valid certificate. @default false */
+  readonly requireClientCert?: boolean;
   /** TLS listen address. @default '0.0.0.0' */
   readonly host?: string;
   /** TLS listen port (HTTPS + WSS); 0 picks a free port. @default 8443 */
@@ -145,18 +157,32 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
   const host = options.host ?? '0.0.0.0';
   const port = options.port ?? 8443;
   const shutdownTimeoutMs = options.shutdownTimeoutMs ?? 25_000;
-  const paths = options.certificate ? certificatePaths(options.certificate) : undefined;
+  const withClientCa = (paths: CertificatePaths): CertificatePaths => (options.clientCa ? { ...paths, clientCa: options.clientCa } : paths);
+  const paths = options.certificate ? withClientCa(certificatePaths(options.certificate)) : undefined;
   const apiSecret = options.kubernetes?.secret;
   if (!paths && !apiSecret) {
     throw new HotcertError(ErrorCodes.INVALID_OPTION, 'no certificate source: give `certificate` (a directory or files) and/or `kubernetes.secret`');
   }
+  if (options.requireClientCert && !options.clientCa) {
+    throw new HotcertError(ErrorCodes.INVALID_OPTION, '`requireClientCert` needs `clientCa`, the CA bundle client certificates must come from');
+  }
   const tlsBase: TlsBaseOptions = { ...DEFAULT_TLS_OPTIONS, ...options.tls };
+  // API candidates carry no client CA: read it from its file, so a swap never drops mTLS.
+  const addClientCa = (candidate: Candidate): Candidate =>
+    options.clientCa && 'files' in candidate ? { files: { ...candidate.files, clientCa: readClientCa(options.clientCa) } } : candidate;
 
   // Start-up is strict: the files when there are any, else the Secret through the API.
   const firstCandidate = paths
     ? await readCandidate(paths)
-    : await initialFromApi(options.kubernetes as KubernetesOptions, apiSecret as SecretReference, logger, clock);
+    : addClientCa(await initialFromApi(options.kubernetes as KubernetesOptions, apiSecret as SecretReference, logger, clock));
   const material = Reloader.validateInitial(DEFAULT_CERTIFICATE, firstCandidate, clock);
+  const sniPairs = await Promise.all(
+    Object.entries(options.sni ?? {}).map(async ([name, location]) => {
+      const sniPaths = withClientCa(certificatePaths(location));
+      const candidate = await readCandidate(sniPaths);
+      return { name: name.toLowerCase(), paths: sniPaths, candidate, material: Reloader.validateInitial(name, candidate, clock) };
+    }),
+  );
 
   const reloader = new Reloader({ clock });
   const requestHandler = createTlsPortHandler({
@@ -165,8 +191,18 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
     statusPage: options.requestHandler ? undefined : new StatusPage(packageVersion()),
     requestHandler: options.requestHandler,
   });
+  const sni = new SniContexts();
   // The request handler exists before Socket.IO attaches: engine.io captures existing listeners.
-  const httpsServer = createHttpsServer({ ...tlsBase, ...material.tlsOptions() }, requestHandler);
+  const httpsServer = createHttpsServer(
+    {
+      ...tlsBase,
+      ...material.tlsOptions(),
+      SNICallback: sni.callback,
+      requestCert: options.clientCa !== undefined,
+      rejectUnauthorized: options.requireClientCert ?? false,
+    },
+    requestHandler,
+  );
   forgetKey(httpsServer);
   reloader.addPair(
     DEFAULT_CERTIFICATE,
@@ -180,6 +216,12 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
     },
     'files' in firstCandidate ? firstCandidate.files : undefined,
   );
+  for (const pair of sniPairs) {
+    // Each SNI context shares the server's ticket keys, so sessions resume across names and swaps.
+    const apply = (next: CertificateMaterial) => sni.set(pair.name, createSecureContext({ ...tlsBase, ...next.tlsOptions(), ticketKeys: httpsServer.getTicketKeys() }));
+    apply(pair.material);
+    reloader.addPair(pair.name, pair.material, apply, 'files' in pair.candidate ? pair.candidate.files : undefined);
+  }
   const io = new SocketIoServer(httpsServer, { serveClient: true, ...options.socketIo });
   answerPlainHttp(httpsServer, {
     onPlainHttp: ({ method, host, path }) => {
@@ -188,12 +230,14 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
     },
   });
 
-  // One pair for now: every socket is served by the default certificate.
-  const certificateOf = (): string => DEFAULT_CERTIFICATE;
+  // A socket is served by the pair its TLS connection asked for by SNI, else the default one.
+  const pairForName = (servername: string | false | null | undefined): string => sni.match(servername) ?? DEFAULT_CERTIFICATE;
+  const certificateOf = (socket: Socket): string => pairForName((socket.request.socket as TLSSocket).servername);
   const tracker = new TlsConnectionTracker(httpsServer, {
-    pairOf: () => {
-      const status = reloader.status(DEFAULT_CERTIFICATE);
-      return status && { certificate: DEFAULT_CERTIFICATE, fingerprint: status.material.fingerprint };
+    pairOf: (servername) => {
+      const certificate = pairForName(servername);
+      const status = reloader.status(certificate);
+      return status && { certificate, fingerprint: status.material.fingerprint };
     },
     onHandshakeError: (reason, error) => {
       metrics.handshakeErrors.inc({ reason });
@@ -210,6 +254,7 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
     metrics.handlerErrors.inc({ event });
     logger.error({ event: 'socketio_handler_error', socketEvent: event, err: error }, `a Socket.IO "${event}" handler threw; the server carries on`);
   });
+  if (options.clientCa) exposeClientCertificate(io);
   io.on('connection', (socket) => {
     metrics.socketConnections.inc();
     socket.once('disconnect', (reason) => metrics.socketDisconnections.inc({ reason }));
@@ -218,23 +263,24 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
   const stopAnnouncing = announceCertificates({ io, reloader, certificateOf });
   logReloaderEvents(reloader, logger);
 
-  const source =
-    paths &&
+  const fileSource = (certificate: string, sourcePaths: CertificatePaths) =>
     new FileSource({
-      paths,
-      sink: (candidate, offer) => reloader.offer(DEFAULT_CERTIFICATE, candidate, offer),
+      paths: sourcePaths,
+      sink: (candidate, offer) => reloader.offer(certificate, candidate, offer),
       watch: options.watch ?? true,
       pollIntervalMs: options.pollIntervalMs ?? 10_000,
       debounceMs: options.debounceMs ?? 50,
       clock,
       ...(options.watcherFactory ? { watcherFactory: options.watcherFactory } : {}),
-      onWatchError: () => metrics.watchErrors.inc({ certificate: DEFAULT_CERTIFICATE }),
+      onWatchError: () => metrics.watchErrors.inc({ certificate }),
       onWatchMode: (mode, reason) => {
-        metrics.setWatchMode(DEFAULT_CERTIFICATE, mode);
-        if (mode === 'events' || options.watch === false) logger.info({ event: 'file_watch_mode', mode, reason }, `${mode === 'events' ? 'watching' : 'polling'} the certificate files (${reason})`);
-        else logger.warn({ event: 'file_watch_mode', mode, reason }, `file events unavailable (${reason}): polling the certificate files instead`);
+        metrics.setWatchMode(certificate, mode);
+        const fields = { event: 'file_watch_mode', certificate, mode, reason };
+        if (mode === 'events' || options.watch === false) logger.info(fields, `${mode === 'events' ? 'watching' : 'polling'} the files of certificate "${certificate}" (${reason})`);
+        else logger.warn(fields, `file events unavailable for certificate "${certificate}" (${reason}): polling its files instead`);
       },
     });
+  const sources = [...(paths ? [fileSource(DEFAULT_CERTIFICATE, paths)] : []), ...sniPairs.map((pair) => fileSource(pair.name, pair.paths))];
   let kubernetes: RunningKubernetes | undefined;
 
   let listening = false;
@@ -260,7 +306,7 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
 
   const shutdown = async (): Promise<void> => {
     stopAnnouncing();
-    await Promise.all([source?.close(), kubernetes?.close()]);
+    await Promise.all([...sources.map((source) => source.close()), kubernetes?.close()]);
     const drained = new Promise<void>((done) => {
       // io.close() disconnects every socket and closes the HTTPS server.
       void io.close(() => done());
@@ -294,7 +340,7 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
         setting: '--metrics-port',
       });
     }
-    await source?.start();
+    await Promise.all(sources.map((source) => source.start()));
     if (options.kubernetes) {
       kubernetes = startKubernetes({
         options: options.kubernetes,
@@ -304,6 +350,7 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
         logger,
         clock,
         alreadyServed: paths ? undefined : candidateDigest(firstCandidate),
+        transform: addClientCa,
       });
     }
   } catch (error) {
@@ -321,7 +368,9 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
     port: boundPort(httpsServer),
     metricsPort: metricsServer ? boundPort(metricsServer) : undefined,
     readiness,
-    reload: async (trigger: ReloadTrigger = 'manual') => source?.reload(trigger),
+    reload: async (trigger: ReloadTrigger = 'manual') => {
+      await Promise.all(sources.map((source) => source.reload(trigger)));
+    },
     close,
   };
 }

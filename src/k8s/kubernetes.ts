@@ -109,9 +109,11 @@ export interface StartKubernetesOptions {
   readonly clock?: Clock;
   /** Digest of the candidate loaded at start-up, when it came from the API. */
   readonly alreadyServed?: string | undefined;
+  /** Completes a Secret's candidate before it is offered (the mTLS client CA). */
+  readonly transform?: (candidate: Candidate) => Candidate;
 }
 
-export function startKubernetes({ options, reloader, certificate, registry, logger, clock, alreadyServed }: StartKubernetesOptions): RunningKubernetes {
+export function startKubernetes({ options, reloader, certificate, registry, logger, clock, alreadyServed, transform }: StartKubernetesOptions): RunningKubernetes {
   const metrics = new KubernetesMetrics(registry, options.secret !== undefined, options.events !== undefined);
   let recorder: EventRecorder | undefined;
   if (options.events) {
@@ -124,7 +126,7 @@ export function startKubernetes({ options, reloader, certificate, registry, logg
       api: options.api,
       namespace: options.secret.namespace,
       name: options.secret.name,
-      sink: (candidate, offer) => reloader.offer(certificate, candidate, offer),
+      sink: (candidate, offer) => reloader.offer(certificate, transform ? transform(candidate) : candidate, offer),
       logger,
       alreadyServed,
       ...(options.watchTimeoutSeconds === undefined ? {} : { watchTimeoutSeconds: options.watchTimeoutSeconds }),

@@ -33,7 +33,26 @@ describe('parseInvocation', () => {
       logLevel: 'info',
       shutdownTimeoutMs: 25_000,
       tlsMinVersion: 'TLSv1.2',
+      sni: [],
+      clientCa: undefined,
+      requireClientCert: false,
     });
+  });
+
+  it('takes several --cert-dir as NAME=DIR for SNI, and the client CA for mTLS', () => {
+    expect(config(['--cert-dir', '/tls/default', '--cert-dir', 'api.example.com=/tls/api', '--cert-dir=*.example.org=/tls/org', '--client-ca', '/ca/clients.pem', '--require-client-cert'])).toMatchObject({
+      certificate: { certDir: '/tls/default' },
+      sni: [
+        { name: 'api.example.com', location: { certDir: '/tls/api' } },
+        { name: '*.example.org', location: { certDir: '/tls/org' } },
+      ],
+      clientCa: '/ca/clients.pem',
+      requireClientCert: true,
+    });
+    // Only named ones: the first also serves clients without SNI.
+    expect(config([], { HOTCERT_CERT_DIR: 'a.example=/a, b.example=/b' })).toMatchObject({ certificate: { certDir: '/a' }, sni: [{ name: 'a.example' }, { name: 'b.example' }] });
+    expect(problems(['--cert-dir', '/a', '--cert-dir', '/b'])).toEqual([expect.stringMatching(/only one --cert-dir DIR without a NAME=/)]);
+    expect(problems(['--cert-dir', '/a', '--require-client-cert'])).toEqual([expect.stringMatching(/--require-client-cert: needs --client-ca FILE/)]);
   });
 
   it('takes TLS 1.3 as the minimum when asked, and nothing older than 1.2', () => {
@@ -65,6 +84,9 @@ describe('parseInvocation', () => {
     };
     expect(config([], env)).toEqual({
       tlsMinVersion: 'TLSv1.3',
+      sni: [],
+      clientCa: undefined,
+      requireClientCert: false,
       command: 'serve',
       certificate: { cert: '/a.crt', key: '/a.key', ca: '/ca.crt' },
       host: '127.0.0.1',
