@@ -48,6 +48,8 @@ export interface ServeConfig extends ListenConfig {
   /** `--client-ca`: mTLS client CA bundle. */
   readonly clientCa: string | undefined;
   readonly requireClientCert: boolean;
+  /** `--recycle-after-rotation`: 0 is off. */
+  readonly recycleAfterRotationMs: number;
 }
 
 export interface SniCertificate {
@@ -123,6 +125,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = Object.freeze([
   { flag: 'watch', kind: 'boolean', env: ['HOTCERT_WATCH'], default: 'true', help: 'watch the certificate directories for events (--no-watch: poll only)' },
   { flag: 'client-ca', kind: 'string', env: ['HOTCERT_CLIENT_CA'], value: 'FILE', help: 'mTLS: ask clients for a certificate issued by a CA in this bundle (reloaded with the serving certificates)' },
   { flag: 'require-client-cert', kind: 'boolean', env: ['HOTCERT_REQUIRE_CLIENT_CERT'], default: 'false', help: 'mTLS: refuse clients without a valid certificate (needs --client-ca)' },
+  { flag: 'recycle-after-rotation', kind: 'string', env: ['HOTCERT_RECYCLE_AFTER_ROTATION'], value: 'DURATION', default: '0', help: 'after a swap, close connections still on the old certificate at random moments within this window, so clients reconnect onto the new one; 0 is off' },
   { flag: 'tls-min-version', kind: 'string', env: ['HOTCERT_TLS_MIN_VERSION'], value: 'VERSION', default: '1.2', help: 'lowest TLS version accepted: 1.2 or 1.3' },
   { flag: 'k8s-secret', kind: 'string', env: ['HOTCERT_K8S_SECRET'], value: 'NS/NAME', help: 'watch this kubernetes.io/tls Secret through the Kubernetes API (in-cluster config, else KUBECONFIG)' },
   { flag: 'k8s-events', kind: 'boolean', env: ['HOTCERT_K8S_EVENTS'], default: 'false', help: 'post Kubernetes Events to the Pod (POD_NAME, POD_NAMESPACE from the downward API)' },
@@ -406,6 +409,7 @@ function serveConfig(read: Reader, problems: string[], env: ConfigSources['env']
   return Object.freeze({
     command: 'serve',
     sni: Object.freeze(sni),
+    recycleAfterRotationMs: read.duration('recycle-after-rotation'),
     clientCa,
     requireClientCert,
     tlsMinVersion: tlsMinVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2',

@@ -37,6 +37,7 @@ export class HotcertMetrics {
   readonly watchMode: Gauge<'certificate' | 'mode'>;
   readonly watchErrors: Counter<'certificate'>;
   readonly handlerErrors: Counter<'event'>;
+  readonly recycled: Counter<'certificate'>;
 
   constructor(options: HotcertMetricsOptions) {
     const { registry, reloader } = options;
@@ -192,6 +193,13 @@ export class HotcertMetrics {
       name: 'hotcert_socketio_handler_errors_total',
       help: 'Errors thrown by Socket.IO event handlers, caught so that they do not take the server down.',
       labelNames: ['event'] as const,
+      registers,
+    });
+
+    this.recycled = new Counter({
+      name: 'hotcert_connections_recycled_total',
+      help: 'Connections closed after a rotation because they were negotiated under a replaced certificate (--recycle-after-rotation).',
+      labelNames: ['certificate'] as const,
       registers,
     });
 

@@ -61,6 +61,7 @@ export async function serve(config: ServeConfig, logger: Logger, signals: Proces
     sni: Object.fromEntries(config.sni.map(({ name, location }) => [name, location])),
     clientCa: config.clientCa,
     requireClientCert: config.requireClientCert,
+    recycleAfterRotationMs: config.recycleAfterRotationMs,
     logger,
   });
   const live = server.reloader.current(DEFAULT_CERTIFICATE);

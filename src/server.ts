@@ -26,6 +26,7 @@ import { createTlsPortHandler } from './tls-port-handler.js';
 import { guardHandlers } from './handler-guard.js';
 import { answerPlainHttp } from './plain-http-answer.js';
 import { SniContexts } from './sni.js';
+import { ConnectionRecycler } from './recycler.js';
 import { exposeClientCertificate, readClientCa } from './client-certificate.js';
 import type { CertificateMaterial } from './material.js';
 import { StatusPage } from './status-page.js';
@@ -75,6 +76,11 @@ export interface HotcertServerOptions {
   readonly clientCa?: string | undefined;
   /** mTLS: refuse clients without a valid certificate. @default false */
   readonly requireClientCert?: boolean;
+  /**
+   * After a swap, close connections negotiated under the replaced certificate at random moments
+   * within this many ms, so clients reconnect onto the new chain. 0 turns it off. @default 0
+   */
+  readonly recycleAfterRotationMs?: number;
   /** TLS listen address. @default '0.0.0.0' */
   readonly host?: string;
   /** TLS listen port (HTTPS + WSS); 0 picks a free port. @default 8443 */
@@ -250,6 +256,15 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
     connectionsOnPrevious: (name, fingerprint) => tracker.countOnPrevious(name, fingerprint),
     connectedSockets: () => io.of('/').sockets.size,
   });
+  const recycler =
+    (options.recycleAfterRotationMs ?? 0) > 0
+      ? new ConnectionRecycler({
+          reloader,
+          tracker,
+          windowMs: options.recycleAfterRotationMs as number,
+          onRecycled: (certificate) => metrics.recycled.inc({ certificate }),
+        })
+      : undefined;
   guardHandlers(io, (event, error) => {
     metrics.handlerErrors.inc({ event });
     logger.error({ event: 'socketio_handler_error', socketEvent: event, err: error }, `a Socket.IO "${event}" handler threw; the server carries on`);
@@ -306,6 +321,7 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
 
   const shutdown = async (): Promise<void> => {
     stopAnnouncing();
+    recycler?.stop();
     await Promise.all([...sources.map((source) => source.close()), kubernetes?.close()]);
     const drained = new Promise<void>((done) => {
       // io.close() disconnects every socket and closes the HTTPS server.

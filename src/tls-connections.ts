@@ -55,11 +55,18 @@ export class TlsConnectionTracker {
 
   /** Open connections of `certificate` negotiated with a certificate other than `fingerprint`. */
   countOnPrevious(certificate: string, fingerprint: string): number {
-    let count = 0;
-    for (const negotiated of this.#open.values()) {
-      if (negotiated.certificate === certificate && negotiated.fingerprint !== fingerprint) count++;
-    }
-    return count;
+    return this.onPrevious(certificate, fingerprint).length;
+  }
+
+  /** Open connections of `certificate` negotiated with a certificate other than `fingerprint`. */
+  onPrevious(certificate: string, fingerprint: string): TLSSocket[] {
+    return [...this.#open].filter(([, n]) => n.certificate === certificate && n.fingerprint !== fingerprint).map(([socket]) => socket);
+  }
+
+  /** Whether `socket` is open and still on a certificate other than `fingerprint`. */
+  isOnPrevious(socket: TLSSocket, fingerprint: string): boolean {
+    const negotiated = this.#open.get(socket);
+    return negotiated !== undefined && negotiated.fingerprint !== fingerprint;
   }
 
   /** Ends every tracked connection at once (end of a time-boxed shutdown). */

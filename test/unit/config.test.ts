@@ -36,6 +36,7 @@ describe('parseInvocation', () => {
       sni: [],
       clientCa: undefined,
       requireClientCert: false,
+      recycleAfterRotationMs: 0,
     });
   });
 
@@ -87,6 +88,7 @@ describe('parseInvocation', () => {
       sni: [],
       clientCa: undefined,
       requireClientCert: false,
+      recycleAfterRotationMs: 0,
       command: 'serve',
       certificate: { cert: '/a.crt', key: '/a.key', ca: '/ca.crt' },
       host: '127.0.0.1',
