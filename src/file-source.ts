@@ -66,6 +66,8 @@ export interface FileSourceOptions {
   readonly rewatchIntervalMs?: number;
   /** @default chokidar on the directories */
   readonly watcherFactory?: WatcherFactory;
+  /** Digest of the candidate already served (the start-up load), so the first poll does not offer it again. */
+  readonly alreadyServed?: string | undefined;
 }
 
 interface Pending {
@@ -112,6 +114,8 @@ export class FileSource {
   #confirmTimers: NodeJS.Timeout[] = [];
   /** Digest of the last candidate the reloader applied or found unchanged. */
   #lastAccepted: string | undefined;
+  /** Digest of the last candidate the reloader refused. */
+  #lastRejected: string | undefined;
   #closed = false;
 
   constructor(options: FileSourceOptions) {
@@ -129,6 +133,7 @@ export class FileSource {
     this.#fallbackPollIntervalMs = options.fallbackPollIntervalMs ?? 1_000;
     this.#rewatchIntervalMs = options.rewatchIntervalMs ?? 30_000;
     this.#watcherFactory = options.watcherFactory ?? chokidarWatcher;
+    this.#lastAccepted = options.alreadyServed;
     for (const file of [options.paths.cert, options.paths.key, options.paths.ca, options.paths.clientCa]) {
       if (file === undefined) continue;
       const dir = dirname(resolve(file));
@@ -297,6 +302,9 @@ export class FileSource {
     // A manual reload is always reported: someone asked.)
     const digest = candidateDigest(candidate);
     if (digest !== undefined && digest === this.#lastAccepted && pending.trigger !== 'manual') return;
+    // Bytes just refused are looked at again by the poll (a certificate not valid yet becomes
+    // valid), not by every file event of the same burst.
+    if (digest !== undefined && digest === this.#lastRejected && pending.trigger === 'watch') return;
     const now = this.#clock.monotonic();
     const settled = this.#settleSince !== undefined && now - this.#settleSince >= this.#settleMs;
     const outcome = this.#sink(candidate, { trigger: pending.trigger, startedAt: pending.startedAt, tentative: !settled });
@@ -304,6 +312,7 @@ export class FileSource {
     if (outcome.result !== 'deferred') {
       this.#settleSince = undefined;
       this.#lastAccepted = outcome.result === 'rejected' ? undefined : digest;
+      this.#lastRejected = outcome.result === 'rejected' ? digest : undefined;
       return;
     }
     // Looks half-written: look again shortly, and count it only if it stays broken.

@@ -278,9 +278,10 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
   const stopAnnouncing = announceCertificates({ io, reloader, certificateOf });
   logReloaderEvents(reloader, logger);
 
-  const fileSource = (certificate: string, sourcePaths: CertificatePaths) =>
+  const fileSource = (certificate: string, sourcePaths: CertificatePaths, loaded: Candidate | undefined) =>
     new FileSource({
       paths: sourcePaths,
+      alreadyServed: loaded && candidateDigest(loaded),
       sink: (candidate, offer) => reloader.offer(certificate, candidate, offer),
       watch: options.watch ?? true,
       pollIntervalMs: options.pollIntervalMs ?? 10_000,
@@ -295,7 +296,7 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
         else logger.warn(fields, `file events unavailable for certificate "${certificate}" (${reason}): polling its files instead`);
       },
     });
-  const sources = [...(paths ? [fileSource(DEFAULT_CERTIFICATE, paths)] : []), ...sniPairs.map((pair) => fileSource(pair.name, pair.paths))];
+  const sources = [...(paths ? [fileSource(DEFAULT_CERTIFICATE, paths, firstCandidate)] : []), ...sniPairs.map((pair) => fileSource(pair.name, pair.paths, pair.candidate))];
   let kubernetes: RunningKubernetes | undefined;
 
   let listening = false;

@@ -101,6 +101,7 @@ export class SecretSource {
   #closed = false;
   #handle: WatchHandle | undefined;
   #wake: (() => void) | undefined;
+  #endWatch: (() => void) | undefined;
   #loop: Promise<void> | undefined;
 
   constructor(options: SecretSourceOptions) {
@@ -127,6 +128,7 @@ export class SecretSource {
   async close(): Promise<void> {
     this.#closed = true;
     this.#handle?.abort();
+    this.#endWatch?.();
     this.#wake?.();
     await this.#loop;
   }
@@ -187,6 +189,7 @@ export class SecretSource {
       const finish = (outcome: WatchEnded | Error) => {
         if (settled) return;
         settled = true;
+        this.#endWatch = undefined;
         clearTimeout(stallTimer);
         this.#handle?.abort();
         this.#handle = undefined;
@@ -199,6 +202,8 @@ export class SecretSource {
         stallTimer.unref();
       };
       armStallTimer();
+      // close() ends a watch even while its request is still being made.
+      this.#endWatch = () => finish(new WatchEnded('closed'));
       api
         .watchSecrets(
           namespace,

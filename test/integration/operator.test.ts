@@ -125,7 +125,8 @@ describe('operator mode against a Kubernetes API stand-in', () => {
     const missed = await pki.leaf();
     await putLeaf(missed);
     standIn.compact();
-    standIn.dropWatches();
+    // The stream ends cleanly; the next watch, from the old resourceVersion, gets 410 Gone.
+    standIn.endWatches();
     await waitForSerial({ port: server!.port, ca: pki.caPem, serial: missed.serialNumber, withinMs: 3_000 });
     expect(await metricValue(server!, 'hotcert_k8s_watch_restarts_total', { reason: 'gone' })).toBe(before + 1);
   });

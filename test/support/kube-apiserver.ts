@@ -175,7 +175,7 @@ export class KubeApiStandIn {
 
   /** Forgets history: a watch from an older resourceVersion now gets 410 Gone. */
   compact(): void {
-    this.#compactedBefore = this.#rv + 1;
+    this.#compactedBefore = this.#rv; // older resourceVersions are gone; the current one can still be watched
     this.#history.length = 0;
   }
 
@@ -194,6 +194,12 @@ export class KubeApiStandIn {
   /** Ends every open watch stream abruptly (the connection is reset). */
   dropWatches(): void {
     for (const watch of this.#watches) watch.res.socket?.destroy();
+    this.#watches.clear();
+  }
+
+  /** Ends every open watch stream cleanly, as the server does when timeoutSeconds runs out. */
+  endWatches(): void {
+    for (const watch of this.#watches) watch.res.end();
     this.#watches.clear();
   }
 
