@@ -37,6 +37,20 @@ export class TestPki {
     return new TestPki(root, intermediate);
   }
 
+  /** Another intermediate under the same root, with keys of `algorithm` (so its leaves have them too). */
+  async withIntermediate(algorithm: KeyAlgorithm): Promise<TestPki> {
+    const now = Date.now();
+    const intermediate = await issueCertificate({
+      commonName: `hotcert test ${algorithm} intermediate CA`,
+      isCa: true,
+      algorithm,
+      notBefore: new Date(now - DAY),
+      notAfter: new Date(now + 365 * DAY),
+      issuer: this.root,
+    });
+    return new TestPki(this.root, intermediate);
+  }
+
   /** PEM of the root: what a client trusts. */
   get caPem(): string {
     return this.root.certPem;
