@@ -10,6 +10,7 @@ import { open, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HotcertServer } from '../../src/server.js';
 import { TestPki, type Leaf } from '../support/certs.js';
+import { startFleet, type Fleet } from '../support/clients.js';
 import { eventually } from '../support/eventually.js';
 import { memoryLogger, metricValue, startHotcert, tempDir } from '../support/hotcert.js';
 import { kubeletWrite } from '../support/kubelet.js';
@@ -20,6 +21,7 @@ describe('bad files', () => {
   let pki: TestPki;
   let server: HotcertServer;
   let served: Leaf;
+  let fleet: Fleet;
   const log = memoryLogger();
 
   beforeAll(async () => {
@@ -28,8 +30,10 @@ describe('bad files', () => {
     served = await pki.leaf();
     await kubeletWrite(dir.path, served.secretFiles);
     server = await startHotcert({ certificate: { certDir: dir.path }, logger: log.logger });
+    fleet = await startFleet({ port: server.port, ca: pki.caPem, count: 5, intervalMs: 100 });
   });
   afterAll(async () => {
+    await fleet.stop();
     await server.close();
     await dir.remove();
   });
@@ -130,5 +134,10 @@ describe('bad files', () => {
     expect((await metricValue(server, 'hotcert_reloads_total', { result: 'rejected' })) ?? 0).toBe(rejectedBefore);
     expect(server.reloader.current('default')?.serialNumber).toBe(last.serialNumber);
     served = last;
+  });
+
+  it('dropped no connected socket and lost no acked message through all of it', () => {
+    expect(fleet.totals()).toMatchObject({ disconnects: 0, failed: 0 });
+    expect(fleet.totals().acked).toBeGreaterThan(20);
   });
 });

@@ -153,7 +153,8 @@ describe('hotcert server', () => {
     const metricsPort = server!.metricsPort as number;
     expect(await httpText(metricsPort, '/healthz')).toMatchObject({ status: 200, body: 'ok\n' });
     expect(await httpText(metricsPort, '/readyz')).toMatchObject({ status: 200, body: 'ready\n' });
-    expect((await httpText(metricsPort, '/nope')).status).toBe(404);
+    // The metrics port serves metrics and health only: no status page, no Socket.IO.
+    for (const path of ['/nope', '/', '/socket.io/?EIO=4&transport=polling', '/hotcert/status.js']) expect((await httpText(metricsPort, path)).status).toBe(404);
     expect(await httpsText(server!.port, '/healthz', pki.caPem)).toMatchObject({ status: 200, body: 'ok\n' });
     const status = await httpsText(server!.port, '/', pki.caPem);
     expect(status.status).toBe(200);
