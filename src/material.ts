@@ -183,7 +183,7 @@ function parseKey(file: PemFile, text: string): KeyObject | Rejection {
     const code = (error as { code?: unknown }).code;
     // PKCS#8 "ENCRYPTED PRIVATE KEY" or a legacy "Proc-Type: 4,ENCRYPTED" header; OpenSSL's own
     // error for a missing passphrase differs between versions.
-    const encrypted = code === 'ERR_MISSING_PASSPHRASE' || /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text);
+    const encrypted = code === 'ERR_MISSING_PASSPHRASE' || /-{5}BEGIN ENCRYPTED PRIVATE KEY-{5}|Proc-Type: 4,ENCRYPTED/.test(text);
     const message =
       encrypted
         ? 'the private key is encrypted; hotcert needs an unencrypted key (as cert-manager writes it)'

