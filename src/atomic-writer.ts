@@ -32,7 +32,12 @@ async function exists(path: string): Promise<boolean> {
  * Writes `files` into the Secret mount `dir` the way the kubelet does. `modes` sets a file's
  * permission bits (the volume's `defaultMode`; 0644 unless given).
  */
-export async function kubeletWrite(dir: string, files: Readonly<Record<string, string | Buffer>>, modes: Readonly<Record<string, number>> = {}): Promise<void> {
+export async function kubeletWrite(
+  dir: string,
+  files: Readonly<Record<string, string | Buffer>>,
+  modes: Readonly<Record<string, number>> = {},
+  onFlip?: () => void,
+): Promise<void> {
   await mkdir(dir, { recursive: true });
   const previous = (await exists(join(dir, DATA))) ? await readlink(join(dir, DATA)) : undefined;
   const target = timestampedName();
@@ -45,6 +50,7 @@ export async function kubeletWrite(dir: string, files: Readonly<Record<string, s
   if (await exists(join(dir, DATA_TMP))) await unlink(join(dir, DATA_TMP));
   await symlink(target, join(dir, DATA_TMP));
   await rename(join(dir, DATA_TMP), join(dir, DATA));
+  onFlip?.();
   for (const name of Object.keys(files)) {
     if (!(await exists(join(dir, name)))) await symlink(join(DATA, name), join(dir, name));
   }

@@ -80,6 +80,8 @@ const CONFIRM_DELAYS_MS = [100, 1_100];
 
 /** Prefix of everything the kubelet's AtomicWriter creates in a Secret mount. */
 const KUBELET_PREFIX = '..';
+const KUBELET_DATA = '..data';
+const KUBELET_DATA_TMP = '..data_tmp';
 
 export class FileSource {
   readonly #paths: CertificatePaths;
@@ -174,7 +176,7 @@ export class FileSource {
     watcher.on('all', (event, path) => {
       // The watched directory itself went away: its watch is dead even when it comes back.
       if (event === 'unlinkDir' && this.#watched.has(path)) this.#fallBack(undefined, `${path} was removed`);
-      else this.#onEvent(path);
+      else this.#onEvent(path, event);
     });
     watcher.on('error', (error) => this.#fallBack(error));
     // A watcher that fails before it is ready may never be: stop waiting when it is replaced.
@@ -239,7 +241,7 @@ export class FileSource {
     await this.idle();
   }
 
-  #onEvent(path: string): void {
+  #onEvent(path: string, event = 'change'): void {
     const names = this.#watched.get(dirname(path));
     const name = basename(path);
     if (!names) return;
@@ -249,6 +251,9 @@ export class FileSource {
     this.#scheduleConfirmations(seenAt);
     // Names starting with `..` belong to the kubelet's AtomicWriter (`..data`, `..data_tmp`, the
     // timestamped directories). Its swap is atomic, so a read at any moment sees a whole pair.
+    // A new timestamped directory or `..data_tmp` comes before the flip: reading then finds the
+    // old pair and only delays the read that matters (the confirmations cover a folded event).
+    if (kubelet && (name === KUBELET_DATA_TMP || (event === 'addDir' && name !== KUBELET_DATA))) return;
     if (kubelet) {
       clearTimeout(this.#debounceTimer);
       const since = this.#debounced?.startedAt ?? seenAt;
