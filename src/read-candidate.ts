@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { systemErrorCode } from './errors.js';
 import type { CandidateFiles, PemFile, Rejection } from './material.js';
 
@@ -40,27 +40,30 @@ class FileTooLargeError extends Error {
   readonly code = 'EFBIG';
 }
 
-/** Reads a whole file, refusing (without reading it all) one larger than `maxBytes`. */
-async function readLimited(path: string, maxBytes: number): Promise<Buffer> {
-  const handle = await open(path, 'r');
+/**
+ * Reads a whole file, refusing (without reading it all) one larger than `maxBytes`. Synchronous on
+ * purpose: certificate files are a few KiB on a local (usually tmpfs) mount, where one blocking read
+ * takes microseconds, while the promise-based calls cost an event-loop turn each and made the
+ * read of a pair ten times slower under load.
+ */
+function readLimited(path: string, maxBytes: number): Buffer {
+  const fd = openSync(path, 'r');
   try {
-    const stats = await handle.stat();
-    const { size } = stats;
-    if (!stats.isFile()) {
-      throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
-    }
-    if (size > maxBytes) throw new FileTooLargeError(`${size} bytes is larger than the ${maxBytes}-byte limit for certificate files`);
-    const buffer = Buffer.alloc(maxBytes + 1);
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
+    if (stats.size > maxBytes) throw new FileTooLargeError(`${stats.size} bytes is larger than the ${maxBytes}-byte limit for certificate files`);
+    const buffer = Buffer.alloc(Math.min(maxBytes + 1, Math.max(stats.size + 1, 4096)));
     let length = 0;
     for (;;) {
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+      if (length === buffer.length) throw new FileTooLargeError(`the file grew past the ${maxBytes}-byte limit while being read`);
+      const bytesRead = readSync(fd, buffer, length, buffer.length - length, length);
       if (bytesRead === 0) break;
       length += bytesRead;
       if (length > maxBytes) throw new FileTooLargeError(`the file grew past the ${maxBytes}-byte limit while being read`);
     }
     return buffer.subarray(0, length);
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 
@@ -68,9 +71,9 @@ interface ReadFailure extends Rejection {
   readonly code: string | undefined;
 }
 
-async function readOne(path: string, maxBytes: number): Promise<PemFile | ReadFailure> {
+function readOne(path: string, maxBytes: number): PemFile | ReadFailure {
   try {
-    return { path, data: await readLimited(path, maxBytes) };
+    return { path, data: readLimited(path, maxBytes) };
   } catch (error) {
     return { reason: 'read_error', file: path, message: describeReadError(path, error), code: systemErrorCode(error) };
   }
@@ -89,12 +92,10 @@ function isPemFile(value: PemFile | ReadFailure): value is PemFile {
  * certificate or key is a `read_error` naming the file.
  */
 export async function readCandidate(paths: CertificatePaths, maxBytes: number = DEFAULT_MAX_FILE_BYTES): Promise<Candidate> {
-  const [cert, key, ca, clientCa] = await Promise.all([
-    readOne(paths.cert, maxBytes),
-    readOne(paths.key, maxBytes),
-    paths.ca === undefined ? undefined : readOne(paths.ca, maxBytes),
-    paths.clientCa === undefined ? undefined : readOne(paths.clientCa, maxBytes),
-  ]);
+  const cert = readOne(paths.cert, maxBytes);
+  const key = readOne(paths.key, maxBytes);
+  const ca = paths.ca === undefined ? undefined : readOne(paths.ca, maxBytes);
+  const clientCa = paths.clientCa === undefined ? undefined : readOne(paths.clientCa, maxBytes);
   if (!isPemFile(cert)) return { rejection: toRejection(cert) };
   if (!isPemFile(key)) return { rejection: toRejection(key) };
   if (clientCa !== undefined && !isPemFile(clientCa)) return { rejection: toRejection(clientCa) };
