@@ -203,7 +203,8 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
     {
       ...tlsBase,
       ...material.tlsOptions(),
-      SNICallback: sni.callback,
+      // Only with SNI pairs: the callback runs in JavaScript on every handshake that names a host.
+      ...(sniPairs.length > 0 ? { SNICallback: sni.callback } : {}),
       requestCert: options.clientCa !== undefined,
       rejectUnauthorized: options.requireClientCert ?? false,
     },
