@@ -81,7 +81,9 @@ export function cdfSvg(title: string, unit: string, series: ReadonlyArray<{ name
   ].join('\n');
 }
 
+/** docs/bench/NAME.svg for a full run; a quick run's plot goes to test-artifacts/ and leaves the docs alone. */
 export function writePlot(name: string, svg: string): void {
-  mkdirSync(`${ROOT}docs/bench`, { recursive: true });
-  writeFileSync(`${ROOT}docs/bench/${name}.svg`, svg);
+  const dir = QUICK ? `${ROOT}test-artifacts/bench` : `${ROOT}docs/bench`;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(`${dir}/${name}.svg`, svg);
 }
