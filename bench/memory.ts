@@ -7,12 +7,13 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { io as connect, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import { TestPki } from '../test/support/certs.js';
 import { tempDir } from '../test/support/hotcert.js';
 import { kubeletWrite } from '../test/support/kubelet.js';
 import { machine, QUICK, ROOT, table, writeResult } from './lib/report.js';
 import { rssMiB, startServer } from './lib/server.js';
+import { closeSockets, connectSockets } from './lib/sockets.js';
 
 const COUNTS = QUICK ? [200, 500] : [1_000, 5_000, 15_000];
 
@@ -20,18 +21,6 @@ async function startBare(cert: string, key: string): Promise<{ port: number; pid
   const child = spawn(process.execPath, ['--import', 'tsx', `${ROOT}bench/bare-server.ts`, cert, key], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve) => child.stdout?.on('data', (chunk: Buffer) => resolve(Number(/"port":(\d+)/.exec(chunk.toString())?.[1]))));
   return { port, pid: child.pid as number, stop: () => new Promise((resolve) => child.once('exit', () => resolve()).kill('SIGTERM')) };
-}
-
-async function connectMany(port: number, ca: string, n: number, into: Socket[]): Promise<void> {
-  for (let i = into.length; i < n; i += 200) {
-    await Promise.all(
-      Array.from({ length: Math.min(200, n - i) }, async () => {
-        const socket = connect(`https://localhost:${port}`, { ca, transports: ['websocket'], reconnection: false, forceNew: true });
-        into.push(socket);
-        await new Promise<void>((resolve, reject) => socket.once('connect', () => resolve()).once('connect_error', reject));
-      }),
-    );
-  }
 }
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 2_000));
@@ -47,13 +36,13 @@ for (const side of ['bare', 'hotcert'] as const) {
   bases[side] = rssMiB(server.pid);
   const sockets: Socket[] = [];
   for (const count of COUNTS) {
-    await connectMany(server.port, pki.caPem, count, sockets);
+    await connectSockets({ port: server.port, ca: pki.caPem, count, into: sockets, batch: 200 });
     await settle();
     const perSocketKiB = ((rssMiB(server.pid) - (bases[side] as number)) * 1024) / count;
     const row = rows.find((r) => r.sockets === count) ?? rows[rows.push({ sockets: count, bare: 0, hotcert: 0 }) - 1];
     if (row) row[side] = perSocketKiB;
   }
-  for (const socket of sockets) socket.close();
+  closeSockets(sockets);
   await server.stop();
 }
 await dir.remove();

@@ -5,12 +5,12 @@
  *
  *   npx tsx bench/sockets.ts [--quick]
  */
-import { io as connect, type Socket } from 'socket.io-client';
 import { TestPki } from '../test/support/certs.js';
 import { tempDir } from '../test/support/hotcert.js';
 import { kubeletWrite } from '../test/support/kubelet.js';
 import { machine, QUICK, summarise, table, writePlot, writeResult } from './lib/report.js';
 import { startServer } from './lib/server.js';
+import { closeSockets, connectSockets } from './lib/sockets.js';
 
 const SOCKETS = QUICK ? 200 : 2_000;
 const PHASE_MS = QUICK ? 5_000 : 30_000;
@@ -23,18 +23,8 @@ const leaves = await Promise.all(Array.from({ length: Math.ceil(PHASE_MS / SWAP_
 await kubeletWrite(dir.path, leaves[0]?.secretFiles ?? {});
 const server = await startServer(['--cert-dir', dir.path]);
 
-const sockets: Socket[] = [];
 let disconnects = 0;
-for (let i = 0; i < SOCKETS; i += 100) {
-  await Promise.all(
-    Array.from({ length: Math.min(100, SOCKETS - i) }, async () => {
-      const socket = connect(`https://localhost:${server.port}`, { ca: pki.caPem, transports: ['websocket'], reconnection: false, forceNew: true });
-      socket.on('disconnect', () => disconnects++);
-      sockets.push(socket);
-      await new Promise<void>((resolve, reject) => socket.once('connect', () => resolve()).once('connect_error', reject));
-    }),
-  );
-}
+const sockets = await connectSockets({ port: server.port, ca: pki.caPem, count: SOCKETS, onDisconnect: () => disconnects++ });
 
 const started = performance.now();
 const samples: Array<{ at: number; ms: number }> = [];
@@ -66,10 +56,7 @@ for (let i = 1; performance.now() - started < 2 * PHASE_MS; i++) {
 }
 running = false;
 await Promise.all(loops);
-for (const socket of sockets) {
-  socket.off('disconnect');
-  socket.close();
-}
+closeSockets(sockets);
 await server.stop();
 await dir.remove();
 

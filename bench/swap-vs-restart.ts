@@ -8,13 +8,13 @@
  *
  *   npx tsx bench/swap-vs-restart.ts [--quick]
  */
-import { io as connect, type Socket } from 'socket.io-client';
 import { TestPki, type Leaf } from '../test/support/certs.js';
 import { tempDir } from '../test/support/hotcert.js';
 import { kubeletWrite } from '../test/support/kubelet.js';
 import { freePort } from '../test/support/processes.js';
 import { machine, QUICK, table, writePlot, writeResult } from './lib/report.js';
 import { startServer, type BenchServer } from './lib/server.js';
+import { closeSockets, connectSockets } from './lib/sockets.js';
 
 const SOCKETS = QUICK ? 200 : 2_000;
 const OBSERVE_MS = QUICK ? 8_000 : 20_000;
@@ -36,18 +36,9 @@ async function run(mode: 'hot swap' | 'restart'): Promise<Outcome> {
   const port = await freePort();
   const args = ['--cert-dir', dir.path, '--port', String(port), '--shutdown-timeout', '5s'];
   let server: BenchServer = await startServer(args);
-  const sockets: Socket[] = [];
   let disconnects = 0;
-  for (let i = 0; i < SOCKETS; i += 100) {
-    await Promise.all(
-      Array.from({ length: Math.min(100, SOCKETS - i) }, async () => {
-        const socket = connect(`https://localhost:${port}`, { ca: pki.caPem, transports: ['websocket'], forceNew: true });
-        socket.on('disconnect', () => disconnects++);
-        sockets.push(socket);
-        await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-      }),
-    );
-  }
+  // socket.io-client's default reconnection: what clients of a restarting server rely on.
+  const sockets = await connectSockets({ port, ca: pki.caPem, count: SOCKETS, reconnection: true, onDisconnect: () => disconnects++ });
   let sent = 0;
   let failed = 0;
   let running = true;
@@ -78,10 +69,7 @@ async function run(mode: 'hot swap' | 'restart'): Promise<Outcome> {
   }
   running = false;
   await Promise.all(loops);
-  for (const socket of sockets) {
-    socket.off('disconnect');
-    socket.close();
-  }
+  closeSockets(sockets);
   await server.stop();
   await dir.remove();
   return { mode, disconnects, allBackMs, sent, failed, curve };
