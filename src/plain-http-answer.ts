@@ -1,74 +1,62 @@
 /**
  * The TLS port answers a plain-HTTP request (`http://` or `ws://` to an HTTPS server, the classic
- * Socket.IO-over-TLS mistake) with a clear `400` that names the `https://` URL to use, instead of
- * an empty reply. It looks at the first byte of each connection: a TLS handshake record (0x16)
- * goes to the TLS server untouched (buffered bytes included), an ASCII letter is plain HTTP.
+ * Socket.IO-over-TLS mistake) with a clear `400` that says to use `https://`, instead of an empty
+ * reply.
+ *
+ * It costs nothing on the TLS path: connections go straight to the TLS server, and only a
+ * handshake that OpenSSL refuses *because* the first bytes were an HTTP request (`GET `, `HEAD `,
+ * `PUT `, and `POST ` or `CONNECT` where the OpenSSL version recognises them) is answered, on the
+ * TCP connection under the failed TLS socket, before Node closes it. (Looking at the first byte of
+ * every connection in JavaScript instead cost 6–9 % of the server's full-handshake capacity; see
+ * BENCHMARKS.md.) The request line and headers have been consumed by OpenSSL by then, so the answer
+ * cannot quote the URL; it names the scheme to use.
  */
 import type { Socket } from 'node:net';
-import type { Server as TlsServer } from 'node:tls';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
 
-const TLS_HANDSHAKE = 0x16;
-const MAX_HEAD_BYTES = 8 * 1024;
-/** How long a new connection may stay silent before it is dropped. */
-const FIRST_BYTE_TIMEOUT_MS = 10_000;
+/** OpenSSL's verdicts for a first record that is an HTTP request or an HTTP proxy request. */
+const PLAIN_HTTP_ERRORS: ReadonlySet<string> = new Set(['ERR_SSL_HTTP_REQUEST', 'ERR_SSL_HTTPS_PROXY_REQUEST']);
+
+export const PLAIN_HTTP_BODY: string = [
+  'This port speaks HTTPS (TLS) only: the request was plain HTTP.',
+  'Use https:// (wss:// for WebSocket) with the same host and port.',
+  'Socket.IO clients: connect to https://host:port (they upgrade to wss:// themselves), never http:// or ws://.',
+  '',
+].join('\n');
+
+const RESPONSE =
+  'HTTP/1.1 400 Bad Request\r\n' +
+  'Content-Type: text/plain; charset=utf-8\r\n' +
+  `Content-Length: ${Buffer.byteLength(PLAIN_HTTP_BODY)}\r\n` +
+  'Connection: close\r\n\r\n' +
+  PLAIN_HTTP_BODY;
 
 export interface PlainHttpAnswerOptions {
-  /** Called for every plain-HTTP request answered (metrics, log). */
-  readonly onPlainHttp?: (request: { method: string; host: string | undefined; path: string }) => void;
+  /** Called for every plain-HTTP request answered (for the log; the handshake error is counted elsewhere). */
+  readonly onPlainHttp?: (request: { remoteAddress: string | undefined }) => void;
 }
 
-function isHttpMethodStart(byte: number): boolean {
-  return byte >= 0x41 && byte <= 0x5a; // GET, POST, PUT, HEAD, OPTIONS, DELETE, PATCH, CONNECT, PRI
+/**
+ * The TCP socket a server-side TLS socket wraps. Node keeps it as `_parent` (unchanged from Node 0.11
+ * through 24, and pinned by the plain-HTTP tests on both LTS lines); when absent, no answer is sent
+ * and the connection just closes, as it would without hotcert.
+ */
+function tcpSocketOf(tlsSocket: TLSSocket): Socket | undefined {
+  const parent: unknown = Reflect.get(tlsSocket, '_parent');
+  return parent !== null && typeof parent === 'object' && typeof (parent as Socket).write === 'function' && !(parent as Socket).destroyed
+    ? (parent as Socket)
+    : undefined;
 }
 
-function answer(socket: Socket, options: PlainHttpAnswerOptions): void {
-  let head = '';
-  const respond = () => {
-    socket.removeAllListeners('data');
-    const [requestLine = '', ...headers] = head.split('\r\n');
-    const [method = 'GET', rawPath = '/'] = requestLine.split(' ');
-    const host = headers.find((h) => /^host:/i.test(h))?.slice(5).trim();
-    const path = rawPath.startsWith('/') ? rawPath : '/';
-    options.onPlainHttp?.({ method, host, path });
-    const url = host ? `https://${host}${path.startsWith('/socket.io/') ? '/' : path}` : 'https://<this host>/';
-    const body = [
-      'This port speaks HTTPS (TLS) only: the request was plain HTTP.',
-      `Use ${url}`,
-      'Socket.IO clients: connect to https:// (they upgrade to wss:// themselves), never http:// or ws://.',
-      '',
-    ].join('\n');
-    socket.end(
-      `HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
-    // Read on (and drop) whatever else the client sends, so closing does not reset the connection.
-    socket.on('data', () => {});
-    socket.setTimeout(2_000, () => socket.destroy());
-  };
-  socket.setEncoding('latin1');
-  socket.on('data', (chunk: string) => {
-    head += chunk;
-    if (head.includes('\r\n\r\n') || head.length > MAX_HEAD_BYTES) respond();
-  });
-  socket.setTimeout(FIRST_BYTE_TIMEOUT_MS, respond);
-}
-
-/** Installs the first-byte check in front of `server`'s own TLS connection handling. */
+/** Answers plain-HTTP requests that reach `server`'s TLS port with a `400`. */
 export function answerPlainHttp(server: TlsServer, options: PlainHttpAnswerOptions = {}): void {
-  const tlsListeners = server.listeners('connection') as Array<(socket: Socket) => void>;
-  server.removeAllListeners('connection');
-  server.on('connection', (socket: Socket) => {
-    socket.setTimeout(FIRST_BYTE_TIMEOUT_MS, () => socket.destroy());
-    const onReadable = () => {
-      const first = socket.read(1) as Buffer | null;
-      if (first === null) return;
-      socket.off('readable', onReadable);
-      socket.setTimeout(0);
-      socket.unshift(first);
-      if (first[0] !== TLS_HANDSHAKE && isHttpMethodStart(first[0] as number)) return answer(socket, options);
-      // TLS (or something TLS will refuse with its own error): the TLS server takes the socket,
-      // reading what is already buffered first.
-      for (const listener of tlsListeners) listener.call(server, socket);
-    };
-    socket.on('readable', onReadable);
+  server.on('tlsClientError', (error: Error, tlsSocket: TLSSocket) => {
+    if (!PLAIN_HTTP_ERRORS.has((error as { code?: string }).code ?? '')) return;
+    const tcp = tcpSocketOf(tlsSocket);
+    if (!tcp) return;
+    // Node closes the handle of a socket whose handshake failed only after `tlsClientError` has
+    // been emitted; a write of this size to a fresh connection completes at once.
+    tcp.write(RESPONSE);
+    options.onPlainHttp?.({ remoteAddress: tcp.remoteAddress });
   });
 }

@@ -231,10 +231,8 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
   }
   const io = new SocketIoServer(httpsServer, { serveClient: true, ...options.socketIo });
   answerPlainHttp(httpsServer, {
-    onPlainHttp: ({ method, host, path }) => {
-      metrics.handshakeErrors.inc({ reason: 'http_request' });
-      logger.debug({ event: 'plain_http', method, host, path }, 'answered a plain-HTTP request on the TLS port with 400');
-    },
+    // The refused handshake itself is counted as `http_request` by the connection tracker.
+    onPlainHttp: ({ remoteAddress }) => logger.debug({ event: 'plain_http', remoteAddress }, 'answered a plain-HTTP request on the TLS port with 400'),
   });
 
   // A socket is served by the pair its TLS connection asked for by SNI, else the default one.

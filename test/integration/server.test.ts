@@ -10,6 +10,7 @@ import { connect } from 'node:net';
 import { get as httpGet } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { promisify } from 'node:util';
+import { io as ioClient } from 'socket.io-client';
 import type { HotcertServer } from '../../src/server.js';
 import { TestPki, type Leaf } from '../support/certs.js';
 import { eventually } from '../support/eventually.js';
@@ -131,7 +132,7 @@ describe('hotcert server', () => {
     await eventually(async () => expect(await metricValue(server!, 'hotcert_connections_on_previous_certificate', { certificate: 'default' })).toBe(0));
   });
 
-  it('answers plain HTTP on the TLS port with a 400 naming the https:// URL, and counts it', async () => {
+  it('answers plain HTTP on the TLS port with a 400 that says to use https://, and counts it once', async () => {
     const before = (await metricValue(server!, 'hotcert_tls_handshake_errors_total', { reason: 'http_request' })) ?? 0;
     const response = await new Promise<string>((resolve, reject) => {
       let text = '';
@@ -143,10 +144,22 @@ describe('hotcert server', () => {
     });
     expect(response).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
     expect(response).toContain('This port speaks HTTPS (TLS) only');
-    expect(response).toContain('Use https://ws.example.com:8443/');
+    expect(response).toContain('Use https:// (wss:// for WebSocket) with the same host and port.');
+    const [head = '', body = ''] = response.split('\r\n\r\n');
+    expect(head).toContain(`Content-Length: ${Buffer.byteLength(body)}`);
     await eventually(async () => expect(await metricValue(server!, 'hotcert_tls_handshake_errors_total', { reason: 'http_request' })).toBe(before + 1));
     // TLS on the same port is unaffected.
     expect((await probe({ port: server!.port, ca: pki.caPem })).serialNumber).toBe(first.serialNumber);
+  });
+
+  it('lets a socket.io-client that dials http:// or ws:// see the 400 in its connect_error', async () => {
+    for (const transports of [['websocket'], ['polling']]) {
+      const client = ioClient(`http://127.0.0.1:${server!.port}`, { transports, reconnection: false, timeout: 5_000 });
+      const error = await new Promise<Error & { description?: unknown }>((resolve) => client.once('connect_error', resolve));
+      client.close();
+      const description = String((error.description as { message?: string } | undefined)?.message ?? error.description);
+      expect({ transports, description }).toMatchObject({ transports, description: expect.stringMatching(/400/) });
+    }
   });
 
   it('answers /healthz and /readyz on the metrics port and /healthz and / on the TLS port', async () => {
