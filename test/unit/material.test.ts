@@ -125,6 +125,33 @@ describe('validateMaterial', () => {
     expect(rejection(files(leaf.chainPem, pem)).reason).toBe('key_mismatch');
   });
 
+  it('hands the key to the TLS stack exactly as the file holds it, in any encoding', () => {
+    for (const key of [leaf.keyPem, leaf.keyAs('sec1')]) {
+      const result = validateMaterial(files(leaf.chainPem, key), Date.now());
+      if (!result.ok) throw new Error(result.rejection.message);
+      expect(result.material.tlsOptions().key).toBe(key);
+    }
+  });
+
+  it('refuses a SEC1 or PKCS#1 key whose DER is truncated, with the usual parse message', () => {
+    for (const [key, label] of [[leaf.keyAs('sec1'), 'EC'], [rsaLeaf.keyAs('pkcs1'), 'RSA']] as const) {
+      const body = key.split('\n').slice(1, -2).join('');
+      const truncated = [`-----BEGIN ${label} PRIVATE KEY-----`, body.slice(0, 40), `-----END ${label} PRIVATE KEY-----`, ''].join('\n');
+      const found = rejection(files(leaf.chainPem, truncated));
+      expect(found).toMatchObject({ reason: 'parse_error', message: expect.stringMatching(/tls\.key: the private key cannot be parsed/) });
+    }
+  });
+
+  it('checks a look-alike intermediate and ca.crt afresh after the genuine ones passed', async () => {
+    // Another PKI built the same way: the same subject names, other keys.
+    const lookAlike = await TestPki.create('ecdsa');
+    expect(validateMaterial(files(leaf.chainPem, leaf.keyPem, pki.caPem), Date.now()).ok).toBe(true);
+    const wrongIntermediate = leaf.issued.certPem + lookAlike.intermediate.certPem;
+    expect(rejection(files(wrongIntermediate, leaf.keyPem, pki.caPem))).toMatchObject({ reason: 'chain_invalid', message: expect.stringMatching(/the chain is broken/) });
+    expect(rejection(files(leaf.chainPem, leaf.keyPem, lookAlike.caPem))).toMatchObject({ reason: 'chain_invalid', message: expect.stringMatching(/which no certificate in \/mnt\/tls\/ca\.crt signed/) });
+    expect(validateMaterial(files(leaf.chainPem, leaf.keyPem, pki.caPem), Date.now()).ok).toBe(true);
+  });
+
   it('accepts an empty ca.crt (ACME issuers may leave it empty)', () => {
     expect(validateMaterial(files(leaf.chainPem, leaf.keyPem, ''), Date.now()).ok).toBe(true);
   });
