@@ -73,7 +73,10 @@ describe('default Socket.IO app', () => {
     ['join', ''],
     ['leave', 42],
     ['publish', { data: 'no room' }],
-  ])('%s with a bad room answers with an error', async (event, argument) => {
+    ['join', 'hotcert:certificate:default'],
+    ['leave', 'hotcert:certificate:default'],
+    ['publish', { room: 'hotcert:certificate:default', data: 'to everyone' }],
+  ])('%s with a bad or reserved room (%j) answers with an error', async (event, argument) => {
     const socket = await client();
     expect(await socket.emitWithAck(event, argument)).toEqual({ ok: false, error: expect.stringMatching(/room must be a non-empty string/) });
   });

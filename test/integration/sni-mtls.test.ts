@@ -7,6 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect as tlsConnect } from 'node:tls';
 import { writeFile } from 'node:fs/promises';
+import { Agent as HttpsAgent } from 'node:https';
 import { join } from 'node:path';
 import { io as connect, type Socket } from 'socket.io-client';
 import { clientCertificateOf } from '../../src/client-certificate.js';
@@ -63,6 +64,37 @@ describe('SNI: several certificates by host name', () => {
     expect(await metricValue(server, 'hotcert_reloads_total', { certificate: 'default', result: 'applied' })).toBeUndefined();
     expect(await metricValue(server, 'hotcert_certificate_info', { certificate: 'api.test', serial_number: nextApi.serialNumber })).toBe(1);
     expect(await metricValue(server, 'hotcert_certificate_info', { certificate: '*.wild.test', serial_number: wild.serialNumber })).toBe(1);
+  });
+  it('announces a swap only to the sockets whose connection uses that certificate', async () => {
+    dir = await tempDir();
+    const pki = await TestPki.create();
+    const [main, api] = [await pki.leaf(), await pki.leaf({ dnsNames: ['api.test'] })];
+    await kubeletWrite(join(dir.path, 'main'), main.secretFiles);
+    await kubeletWrite(join(dir.path, 'api'), api.secretFiles);
+    server = await startHotcert({ certificate: { certDir: join(dir.path, 'main') }, sni: { 'api.test': { certDir: join(dir.path, 'api') } } });
+    const heard = { main: [] as string[], api: [] as string[] };
+    const open = (servername: string, into: string[]) =>
+      new Promise<Socket>((resolve, reject) => {
+        // socket.io-client passes no `servername` of its own to the TLS layer: an agent sets SNI.
+        const agent = new HttpsAgent({ servername, ca: pki.caPem, checkServerIdentity: () => undefined });
+        const socket = connect(`https://127.0.0.1:${server!.port}`, { transports: ['websocket'], agent, reconnection: false } as never);
+        socket.on('hotcert:certificate', (payload: { serialNumber: string }) => into.push(payload.serialNumber));
+        socket.once('connect', () => resolve(socket));
+        socket.once('connect_error', reject);
+      });
+    const sockets = [await open('localhost', heard.main), await open('api.test', heard.api)];
+    try {
+      await eventually(() => expect(heard).toEqual({ main: [main.serialNumber], api: [api.serialNumber] }));
+      const nextApi = await pki.leaf({ dnsNames: ['api.test'] });
+      await kubeletWrite(join(dir.path, 'api'), nextApi.secretFiles);
+      await eventually(() => expect(heard.api).toEqual([api.serialNumber, nextApi.serialNumber]), { timeoutMs: 3_000 });
+      const nextMain = await pki.leaf();
+      await kubeletWrite(join(dir.path, 'main'), nextMain.secretFiles);
+      await eventually(() => expect(heard.main).toEqual([main.serialNumber, nextMain.serialNumber]), { timeoutMs: 3_000 });
+      expect(heard.api).toEqual([api.serialNumber, nextApi.serialNumber]);
+    } finally {
+      for (const socket of sockets) socket.close();
+    }
   });
 });
 
