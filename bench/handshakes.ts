@@ -9,23 +9,17 @@
  *   npx tsx bench/handshakes.ts [--quick]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { TestPki, type KeyAlgorithm } from '../test/support/certs.js';
 import { tempDir } from '../test/support/hotcert.js';
 import { kubeletWrite } from '../test/support/kubelet.js';
 import { machine, QUICK, ROOT, summarise, table, writeResult } from './lib/report.js';
+import { cpuSeconds } from './lib/server.js';
 
 const ROUNDS = QUICK ? 2 : 6;
 const SECONDS = QUICK ? 2 : 6;
 const CONCURRENCY = 8;
-const TICKS = 100; // clock ticks per second for /proc/PID/stat (getconf CLK_TCK)
-
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / TICKS; // utime + stime
-}
 
 async function startProcess(args: readonly string[]): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(process.execPath, [...args], { stdio: ['ignore', 'pipe', 'inherit'] });
