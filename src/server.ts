@@ -15,7 +15,9 @@ import { ErrorCodes, HotcertError } from './errors.js';
 import { FileSource, type WatcherFactory } from './file-source.js';
 import { boundPort, listen } from './listen.js';
 import { silentLogger, type Logger } from './logger.js';
-import { HotcertMetrics } from './metrics.js';
+import { HotcertMetrics, registerRedisMetrics } from './metrics.js';
+import { connectRedis, redactRedisUrl, type RedisLink, type RedisOptions } from './redis-adapter.js';
+import { closeConnectionsGradually } from './drain.js';
 import { createMetricsServer, type Readiness } from './metrics-server.js';
 import { candidateDigest, readCandidate, type Candidate, type CertificatePaths } from './read-candidate.js';
 import { initialFromApi, startKubernetes, type KubernetesOptions, type RunningKubernetes, type SecretReference } from './k8s/kubernetes.js';
@@ -93,8 +95,15 @@ export interface HotcertServerOptions {
   readonly pollIntervalMs?: number;
   /** Quiet time after a plain-file event, in ms. @default 50 */
   readonly debounceMs?: number;
-  /** Time allowed for `close()` to drain connections, in ms. @default 25_000 */
+  /** Time allowed for `close()`, drain delay included, in ms. @default 25_000 */
   readonly shutdownTimeoutMs?: number;
+  /**
+   * On `close()`, stay up but report not ready for this many ms before closing sockets, so the
+   * Service drops this endpoint first and reconnecting clients land on another replica. @default 0
+   */
+  readonly drainDelayMs?: number;
+  /** Several replicas: the Socket.IO Redis Streams adapter, with connection-state recovery. */
+  readonly redis?: RedisOptions | undefined;
   /** Extra TLS settings (minVersion, ciphers, …), reapplied at every swap. @default { minVersion: 'TLSv1.2' } */
   readonly tls?: TlsBaseOptions;
   /** Passed to the Socket.IO `Server`. */
@@ -229,7 +238,31 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
     apply(pair.material);
     reloader.addPair(pair.name, pair.material, apply, 'files' in pair.candidate ? pair.candidate.files : undefined);
   }
-  const io = new SocketIoServer(httpsServer, { serveClient: true, ...options.socketIo });
+  const redisMetrics = options.redis ? registerRedisMetrics(registry, () => redisLink?.up ?? false) : undefined;
+  const redisLink: RedisLink | undefined = options.redis
+    ? connectRedis(
+        options.redis,
+        {
+          onUpChange: (up, reason) => {
+            const fields = { event: 'redis', up, url: redactRedisUrl((options.redis as RedisOptions).url) };
+            if (up) logger.info(fields, 'connected to Redis: the Socket.IO adapter is up');
+            else logger.warn({ ...fields, reason }, `lost Redis (${reason}): not ready until it is back; reconnecting`);
+          },
+          onError: (error) => {
+            redisMetrics?.errors.inc();
+            logger.debug({ event: 'redis_error', err: { code: (error as { code?: unknown }).code, message: error.message } }, 'Redis client error');
+          },
+        },
+        logger,
+      )
+    : undefined;
+  const io = new SocketIoServer(httpsServer, {
+    serveClient: true,
+    // Several replicas: rooms and broadcasts across them, and sessions that survive moving to
+    // another replica (a drain, a lost pod) for two minutes, missed packets included.
+    ...(redisLink ? { adapter: redisLink.adapter, connectionStateRecovery: { maxDisconnectionDuration: 2 * 60_000, skipMiddlewares: true } } : {}),
+    ...options.socketIo,
+  });
   answerPlainHttp(httpsServer, {
     // The refused handshake itself is counted as `http_request` by the connection tracker.
     onPlainHttp: ({ remoteAddress }) => logger.debug({ event: 'plain_http', remoteAddress }, 'answered a plain-HTTP request on the TLS port with 400'),
@@ -304,6 +337,7 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
     const reasons: string[] = [];
     if (closing) reasons.push('shutting down');
     if (!listening) reasons.push('TLS listener is not up');
+    if (redisLink && !redisLink.up) reasons.push(`Socket.IO Redis adapter: ${redisLink.downReason ?? 'Redis is down'}`);
     const now = clock.now();
     for (const name of reloader.certificates) {
       const leaf = reloader.status(name)?.material.leaf;
@@ -319,20 +353,32 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
       ? undefined
       : createMetricsServer({ registry, readiness, onError: (error) => logger.error({ err: error }, 'metrics request failed') });
 
+  const drainDelayMs = options.drainDelayMs ?? 0;
   const shutdown = async (): Promise<void> => {
-    stopAnnouncing();
-    recycler?.stop();
-    await Promise.all([...sources.map((source) => source.close()), kubernetes?.close()]);
-    const drained = new Promise<void>((done) => {
-      // io.close() disconnects every socket and closes the HTTPS server.
-      void io.close(() => done());
-    });
     const timer = setTimeout(() => {
       logger.warn({ openConnections: tracker.size }, 'shutdown timeout reached; closing the remaining connections');
       httpsServer.closeAllConnections();
       tracker.destroyAll();
     }, shutdownTimeoutMs);
     timer.unref();
+    if (drainDelayMs > 0 && listening) {
+      // /readyz fails from now on; keep serving until the Service has dropped this endpoint.
+      logger.info({ event: 'drain', drainDelayMs }, `not ready; closing sockets in ${drainDelayMs / 1000}s, once the Service has dropped this endpoint`);
+      await new Promise((resolve) => setTimeout(resolve, drainDelayMs));
+    }
+    stopAnnouncing();
+    recycler?.stop();
+    await Promise.all([...sources.map((source) => source.close()), kubernetes?.close()]);
+    if (redisLink && listening) {
+      // Several replicas: spread the reconnections so the others are not hit all at once.
+      const spreadMs = Math.min(5_000, Math.max(0, (shutdownTimeoutMs - drainDelayMs) / 4));
+      const closed = await closeConnectionsGradually(io, { spreadMs });
+      logger.info({ event: 'drain', closed, spreadMs }, `closed ${closed} connections over ${spreadMs / 1000}s; clients reconnect to the other replicas`);
+    }
+    const drained = new Promise<void>((done) => {
+      // io.close() disconnects every socket and closes the HTTPS server.
+      void io.close(() => done());
+    });
     const metricsClosed = metricsServer?.listening
       ? new Promise<void>((done) => {
           metricsServer.close(() => done());
@@ -340,6 +386,8 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
         })
       : Promise.resolve();
     await Promise.all([drained, metricsClosed]);
+    // After io.close(): the sessions of the closed sockets are written to Redis before QUIT.
+    await redisLink?.close();
     clearTimeout(timer);
     listening = false;
   };

@@ -37,7 +37,40 @@ describe('parseInvocation', () => {
       clientCa: undefined,
       requireClientCert: false,
       recycleAfterRotationMs: 0,
+      redis: undefined,
+      drainDelayMs: 0,
+      transports: ['polling', 'websocket'],
     });
+  });
+
+  it('takes the Redis adapter settings, the password only from the environment', () => {
+    expect(
+      config(['--cert-dir', '/tls', '--redis-url', 'rediss://redis.cache:6380/0', '--redis-ca', '/etc/redis-ca/ca.crt', '--transports', 'websocket', '--drain-delay', '5s'], {
+        HOTCERT_REDIS_PASSWORD: 's3cret',
+      }),
+    ).toMatchObject({
+      redis: { url: 'rediss://redis.cache:6380/0', password: 's3cret', caFile: '/etc/redis-ca/ca.crt' },
+      transports: ['websocket'],
+      drainDelayMs: 5_000,
+    });
+    expect(config([], { HOTCERT_CERT_DIR: '/tls', HOTCERT_REDIS_URL: 'redis://127.0.0.1:6379', HOTCERT_TRANSPORTS: 'websocket, polling', HOTCERT_DRAIN_DELAY: '2s' })).toMatchObject({
+      redis: { url: 'redis://127.0.0.1:6379', password: undefined, caFile: undefined },
+      transports: ['websocket', 'polling'],
+      drainDelayMs: 2_000,
+    });
+  });
+
+  it.each([
+    [['--redis-url', 'http://user:hunter2@redis:6379'], /^--redis-url: not a Redis URL \(redis:\/\/host:6379/],
+    [['--redis-url', 'redis://redis:6379', '--redis-ca', '/ca.crt'], /^--redis-ca: a CA for Redis needs TLS: use a rediss:\/\/ URL/],
+    [['--redis-ca', '/ca.crt'], /^--redis-ca: needs --redis-url rediss:\/\//],
+    [['--transports', 'websocket,carrier-pigeon'], /^--transports: "websocket,carrier-pigeon" must list polling and\/or websocket/],
+    [['--drain-delay', '30s'], /^--drain-delay: must be shorter than --shutdown-timeout \(25s\)/],
+  ])('refuses %j with a clear message', (argv, expected) => {
+    const found = problems(['--cert-dir', '/tls', ...argv]);
+    expect(found).toEqual([expect.stringMatching(expected)]);
+    // A password in a bad URL never reaches the message.
+    expect(found.join('\n')).not.toContain('hunter2');
   });
 
   it('takes several --cert-dir as NAME=DIR for SNI, and the client CA for mTLS', () => {
@@ -89,6 +122,9 @@ describe('parseInvocation', () => {
       clientCa: undefined,
       requireClientCert: false,
       recycleAfterRotationMs: 0,
+      redis: undefined,
+      drainDelayMs: 0,
+      transports: ['polling', 'websocket'],
       command: 'serve',
       certificate: { cert: '/a.crt', key: '/a.key', ca: '/ca.crt' },
       host: '127.0.0.1',

@@ -1,0 +1,151 @@
+/**
+ * Several replicas: the official Socket.IO Redis Streams adapter (`@socket.io/redis-streams-adapter`)
+ * on a `redis` client. A `publish` on one replica reaches the room's sockets on every replica, and
+ * connection-state recovery works across replicas (the session and the missed packets are kept in
+ * Redis), which the Pub/Sub-only `@socket.io/redis-adapter` cannot do.
+ *
+ * The link is watched: `up` is true while the client is connected and answers a `PING` in time.
+ * A replica that lost Redis reports itself not ready (`/readyz`) and reconnects on its own, with a
+ * capped backoff.
+ */
+import { createAdapter } from '@socket.io/redis-streams-adapter';
+import { createClient, type RedisClientOptions } from 'redis';
+import type { Logger } from 'pino';
+
+export interface RedisOptions {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://…` for TLS. */
+  readonly url: string;
+  /** Overrides a password in the URL (from a Secret: `HOTCERT_REDIS_PASSWORD`). */
+  readonly password?: string | undefined;
+  /** PEM CA bundle that signed Redis's TLS certificate (`rediss://` only). */
+  readonly ca?: string | undefined;
+  /** Stream name, so that several hotcert deployments can share one Redis. @default 'hotcert' */
+  readonly streamName?: string | undefined;
+  /** How often the link is checked with a PING, ms. @default 2_000 */
+  readonly healthIntervalMs?: number | undefined;
+}
+
+export interface RedisLinkEvents {
+  /** The link came up (`true`) or went down (`false`), with why. */
+  readonly onUpChange?: (up: boolean, reason: string) => void;
+  /** Every client error (connection refused, reset, timeouts, protocol errors). */
+  readonly onError?: (error: Error) => void;
+}
+
+export interface RedisLink {
+  /** Socket.IO's `adapter` option. */
+  readonly adapter: ReturnType<typeof createAdapter>;
+  /** Connected and answering. */
+  readonly up: boolean;
+  /** Why it is down (for `/readyz`), or undefined when up. */
+  readonly downReason: string | undefined;
+  close(): Promise<void>;
+}
+
+/** The URL with its password replaced by `***`, for logs and messages. */
+export function redactRedisUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
+/** Reconnect after 100 ms, 200 ms, … up to 5 s, with jitter: a Redis restart is not met by a stampede. */
+export function reconnectDelay(retries: number): number {
+  const base = Math.min(5_000, 100 * 2 ** Math.min(retries, 6));
+  return Math.round(base / 2 + Math.random() * (base / 2));
+}
+
+export function connectRedis(options: RedisOptions, events: RedisLinkEvents, logger: Logger): RedisLink {
+  const tls = options.url.startsWith('rediss://');
+  const clientOptions: RedisClientOptions = {
+    url: options.url,
+    ...(options.password ? { password: options.password } : {}),
+    socket: {
+      connectTimeout: 5_000,
+      reconnectStrategy: reconnectDelay,
+      ...(tls ? { tls: true as const, ...(options.ca ? { ca: options.ca } : {}) } : {}),
+    },
+  };
+  const client = createClient(clientOptions);
+  let connected = false;
+  let answering = false;
+  let downReason: string | undefined = 'connecting to Redis';
+  let wasUp = false;
+  const update = (reason?: string) => {
+    const up = connected && answering;
+    downReason = up ? undefined : (reason ?? downReason ?? 'Redis is not answering');
+    if (up !== wasUp) {
+      wasUp = up;
+      events.onUpChange?.(up, up ? 'connected' : (downReason as string));
+    }
+  };
+  client.on('ready', () => {
+    connected = true;
+    answering = true;
+    update();
+  });
+  client.on('end', () => {
+    connected = false;
+    update('the connection to Redis was closed');
+  });
+  client.on('reconnecting', () => {
+    connected = false;
+    update('reconnecting to Redis');
+  });
+  client.on('error', (error: Error) => {
+    events.onError?.(error);
+    connected = client.isReady;
+    update(`Redis: ${error.message}`);
+  });
+  // The first connection may take a while (Redis starting up): the client retries by itself.
+  client.connect().catch((error: Error) => logger.debug({ err: error }, 'first connection to Redis failed; retrying'));
+
+  const healthIntervalMs = options.healthIntervalMs ?? 2_000;
+  let checking = false;
+  const health = setInterval(() => {
+    if (checking || !client.isReady) return;
+    checking = true;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer to PING within ${healthIntervalMs} ms`)), healthIntervalMs);
+    });
+    Promise.race([client.ping(), timeout])
+      .then(() => {
+        answering = true;
+        connected = client.isReady;
+        update();
+      })
+      .catch((error: Error) => {
+        answering = false;
+        update(`Redis: ${error.message}`);
+      })
+      .finally(() => {
+        clearTimeout(timer);
+        checking = false;
+      });
+  }, healthIntervalMs);
+  health.unref();
+
+  const adapter = createAdapter(client, { streamName: options.streamName ?? 'hotcert', sessionKeyPrefix: `${options.streamName ?? 'hotcert'}:session:` });
+  return {
+    adapter,
+    get up() {
+      return connected && answering;
+    },
+    get downReason() {
+      return connected && answering ? undefined : downReason;
+    },
+    async close() {
+      clearInterval(health);
+      try {
+        if (client.isOpen) await client.quit();
+      } catch {
+        client.destroy();
+      }
+    },
+  };
+}
