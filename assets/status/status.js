@@ -75,7 +75,9 @@
     return;
   }
 
-  var socket = window.io();
+  // WebSocket first, long-polling if that fails: works whether the server offers both or, with
+  // several replicas and no sticky sessions, WebSocket only (--transports websocket).
+  var socket = window.io({ transports: ['websocket', 'polling'], tryAllTransports: true });
 
   socket.on('connect', function () {
     if (state.socketId !== null) {

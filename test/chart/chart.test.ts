@@ -79,6 +79,11 @@ describe.each(HELMS)('chart with $name', ({ binary }) => {
     ['certificate.create without an issuer', ['--set', 'certificate.create=true', '--set', 'certificate.dnsNames={a.example}'], /certificate\.create needs certificate\.issuerRef\.name/],
     ['certificate.create with existingSecret', ['--set', 'certificate.create=true', '--set', 'existingSecret=x', '--set', 'certificate.issuerRef.name=ca'], /certificate\.create and existingSecret are exclusive/],
     ['a grace period shorter than the drain', ['--set', 'terminationGracePeriodSeconds=20'], /terminationGracePeriodSeconds \(20\) must exceed hotcert\.shutdownTimeoutSeconds \+ preStopSleepSeconds \(30\)/],
+    ['several replicas without Redis', ['--set', 'replicaCount=2'], /several replicas \(replicaCount > 1 or autoscaling\) need redis\.url/],
+    ['autoscaling without Redis', ['--set', 'autoscaling.enabled=true'], /several replicas .* need redis\.url/],
+    ['long-polling across replicas without sticky sessions', ['--set', 'replicaCount=3', '--set', 'redis.url=redis://r:6379', '--set', 'socketio.transports=polling\\,websocket'], /offers polling with several replicas but socketio\.stickySessions is false/],
+    ['a Redis CA without rediss://', ['--set', 'redis.url=redis://r:6379', '--set', 'redis.tls.caSecret=ca'], /redis\.tls\.caSecret needs a rediss:\/\/ redis\.url/],
+    ['a Redis URL that is not one', ['--set', 'redis.url=http://r:6379'], /redis\.url|url.*pattern|does not match pattern/],
   ])('refuses %s', async (_name, args, message) => {
     await expect(render(binary, args)).rejects.toThrow(message);
   });
@@ -89,6 +94,48 @@ describe.each(HELMS)('chart with $name', ({ binary }) => {
     const args: string[] = deployment.spec.template.spec.containers[0].args;
     expect(args).toEqual(expect.arrayContaining(['serve', '--cert-dir=/etc/hotcert/tls', '--k8s-secret=shop/web-hotcert-tls', '--k8s-events']));
     expect(deployment.spec.template.spec.volumes).toEqual([{ name: 'tls', secret: { secretName: 'web-hotcert-tls', defaultMode: 0o440 } }]);
+  });
+});
+
+describe('rendered chart with several replicas (Helm 3)', () => {
+  const [helm3] = HELMS;
+  const containerOf = (objects: K8sObject[]) => find(objects, 'Deployment').spec.template.spec.containers[0];
+
+  it('uses the Redis adapter, its password from a Secret and its CA from another, and offers WebSocket only', async () => {
+    const objects = await render(helm3.binary, ['-f', `${CHART}/ci/hardened-values.yaml`]);
+    const container = containerOf(objects);
+    expect(container.args).toEqual(expect.arrayContaining(['--redis-url=rediss://redis-master.cache.svc:6380', '--redis-ca=/etc/hotcert/redis-ca/ca.crt', '--transports=websocket']));
+    expect(container.env).toContainEqual({ name: 'HOTCERT_REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'redis-auth', key: 'password' } } });
+    expect(JSON.stringify(container.args)).not.toContain('redis-auth');
+    expect(container.volumeMounts).toContainEqual({ name: 'redis-ca', mountPath: '/etc/hotcert/redis-ca', readOnly: true });
+    expect(find(objects, 'Deployment').spec.template.spec.volumes).toContainEqual({ name: 'redis-ca', secret: { secretName: 'redis-ca', defaultMode: 0o444 } });
+    // Spread over zones, at most one pod down at a time, scaled by the HPA between 3 and 6.
+    expect(find(objects, 'Deployment').spec.template.spec.topologySpreadConstraints[0]).toMatchObject({ topologyKey: 'topology.kubernetes.io/zone', labelSelector: { matchLabels: expect.any(Object) } });
+    expect(find(objects, 'PodDisruptionBudget').spec).toMatchObject({ maxUnavailable: 1 });
+    expect(find(objects, 'HorizontalPodAutoscaler').spec).toMatchObject({ minReplicas: 3, maxReplicas: 6 });
+    expect(find(objects, 'Deployment').spec.replicas).toBeUndefined();
+  });
+
+  it('offers long-polling again when the ingress keeps sessions sticky, and drains with --drain-delay when asked', async () => {
+    const objects = await render(helm3.binary, ['--set', 'replicaCount=3', '--set', 'redis.url=redis://redis:6379', '--set', 'socketio.stickySessions=true', '--set', 'hotcert.drainDelay=5s', '--set', 'preStopSleepSeconds=0']);
+    const container = containerOf(objects);
+    expect(container.args).toEqual(expect.arrayContaining(['--redis-url=redis://redis:6379', '--transports=polling,websocket', '--drain-delay=5s']));
+    expect(container.env.map((e: { name: string }) => e.name)).not.toContain('HOTCERT_REDIS_PASSWORD');
+    expect(find(objects, 'Deployment').spec.replicas).toBe(3);
+  });
+
+  it('keeps the single-replica defaults free of Redis and long-polling on', async () => {
+    const container = containerOf(await render(helm3.binary));
+    expect(container.args).toContain('--transports=polling,websocket');
+    expect(container.args.join(' ')).not.toMatch(/redis|drain-delay/);
+  });
+
+  it('alerts when replicas serve different certificates for longer than the window, and when Redis is lost', async () => {
+    const rule = find(await render(helm3.binary, ['--set', 'prometheusRule.enabled=true', '--set', 'prometheusRule.for.replicasDiffer=20m']), 'PrometheusRule');
+    const rules = rule.spec.groups.flatMap((g: { rules: Array<Record<string, string>> }) => g.rules);
+    expect(rules.find((r: Record<string, string>) => r['alert'] === 'HotcertReplicasServeDifferentCertificates')).toMatchObject({ expr: 'hotcert:served_certificates:count > 1', for: '20m' });
+    expect(rules.find((r: Record<string, string>) => r['record'] === 'hotcert:served_certificates:count')?.['expr']).toContain('count by (namespace, job, certificate, fingerprint_sha256) (hotcert_certificate_info)');
+    expect(rules.find((r: Record<string, string>) => r['alert'] === 'HotcertRedisDown')).toMatchObject({ expr: 'hotcert_redis_up == 0', for: '2m' });
   });
 });
 
@@ -139,7 +186,7 @@ describe('rendered chart (Helm 3, defaults unless said otherwise)', () => {
   });
 
   it('labels everything app.kubernetes.io/* and never selects on helm.sh/chart', async () => {
-    const all = await render(helm3.binary, ['-f', `${CHART}/ci/cert-manager-values.yaml`, '--set', 'networkPolicy.enabled=true', '--set', 'autoscaling.enabled=true']);
+    const all = await render(helm3.binary, ['-f', `${CHART}/ci/cert-manager-values.yaml`, '--set', 'networkPolicy.enabled=true', '--set', 'autoscaling.enabled=true', '--set', 'redis.url=redis://redis:6379']);
     for (const object of all) {
       expect(object.metadata.labels).toMatchObject({ 'app.kubernetes.io/name': 'hotcert', 'app.kubernetes.io/instance': 'hotcert', 'app.kubernetes.io/managed-by': 'Helm' });
     }
@@ -185,7 +232,7 @@ describe('rendered chart (Helm 3, defaults unless said otherwise)', () => {
   it('puts thresholds from values into the alert rules', async () => {
     const objects = await render(helm3.binary, ['--set', 'prometheusRule.enabled=true', '--set', 'prometheusRule.expiringSoonDays=30', '--set', 'prometheusRule.for.reloadFailing=20m']);
     const rules = find(objects, 'PrometheusRule').spec.groups.flatMap((g: { rules: unknown[] }) => g.rules) as Array<{ alert: string; expr: string; for: string }>;
-    expect(rules.map((r) => r.alert)).toEqual([
+    expect(rules.map((r) => r.alert ?? `record ${(r as { record?: string }).record}`)).toEqual([
       'HotcertCertificateExpiringSoon',
       'HotcertCertificateExpiring',
       'HotcertCertificateExpired',
@@ -193,6 +240,9 @@ describe('rendered chart (Helm 3, defaults unless said otherwise)', () => {
       'HotcertReloadFailing',
       'HotcertTLSHandshakeErrors',
       'HotcertKubernetesWatchDown',
+      'record hotcert:served_certificates:count',
+      'HotcertReplicasServeDifferentCertificates',
+      'HotcertRedisDown',
     ]);
     expect(rules.find((r) => r.alert === 'HotcertCertificateExpiringSoon')?.expr).toContain('< 30 * 86400');
     expect(rules.find((r) => r.alert === 'HotcertReloadFailing')?.for).toBe('20m');

@@ -50,6 +50,27 @@ describe('default Socket.IO app', () => {
     expect(payload).toMatchObject({ serialNumber: live?.serialNumber, fingerprint256: live?.fingerprint256, dnsNames: ['localhost'] });
   });
 
+  it('tells every socket after a swap, in batches, and the newest certificate last when swaps overlap', async () => {
+    const fleet = await Promise.all(Array.from({ length: 250 }, () => client()));
+    const heard = new Map<Socket, string[]>(fleet.map((socket) => [socket, []]));
+    for (const socket of fleet) socket.on('hotcert:certificate', (payload: { serialNumber: string }) => heard.get(socket)?.push(payload.serialNumber));
+    const [first, second] = [await pki.leaf(), await pki.leaf()];
+    // Two swaps in one go: the second supersedes the first's announcement still under way.
+    const offer = (leaf: typeof first) => ({
+      files: { cert: { path: 'tls.crt', data: Buffer.from(leaf.chainPem) }, key: { path: 'tls.key', data: Buffer.from(leaf.keyPem) }, ca: { path: 'ca.crt', data: Buffer.from(pki.caPem) } },
+    });
+    expect(server.reloader.offer('default', offer(first), { trigger: 'manual' }).result).toBe('applied');
+    expect(server.reloader.offer('default', offer(second), { trigger: 'manual' }).result).toBe('applied');
+    await eventually(() => {
+      for (const serials of heard.values()) expect(serials.at(-1)).toBe(second.serialNumber);
+    });
+    const counts = [...heard.values()].map((serials) => serials.length);
+    // The first batch heard both swaps; the rest only the newest.
+    expect(Math.max(...counts)).toBe(2);
+    expect(counts.filter((n) => n === 1).length).toBeGreaterThanOrEqual(150);
+    for (const socket of fleet) socket.close();
+  });
+
   it('publish reaches every socket in the room, and only them, until they leave', async () => {
     const [alice, bob, carol] = [await client(), await client(['polling']), await client()];
     const received = new Map<Socket, unknown[]>([alice, bob, carol].map((s) => [s, []]));

@@ -17,6 +17,11 @@ export class RedisServer {
     return server;
   }
 
+  /** The running redis-server's process id. */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }

@@ -62,6 +62,20 @@ app.kubernetes.io/part-of: hotcert
 {{- if or .Values.hotcert.watchSecretThroughApi .Values.hotcert.events }}true{{ end }}
 {{- end }}
 
+{{/* "true" when more than one replica can run (replicaCount, or the HPA). */}}
+{{- define "hotcert.multiReplica" -}}
+{{- if or (gt (int .Values.replicaCount) 1) (and .Values.autoscaling.enabled (gt (int .Values.autoscaling.maxReplicas) 1)) }}true{{ end }}
+{{- end }}
+
+{{/* Socket.IO transports: long-polling needs every request of a session on one pod, so with
+several replicas and no sticky sessions only WebSocket is offered. */}}
+{{- define "hotcert.transports" -}}
+{{- if ne .Values.socketio.transports "auto" }}{{ .Values.socketio.transports }}
+{{- else if and (include "hotcert.multiReplica" .) (not .Values.socketio.stickySessions) }}websocket
+{{- else }}polling,websocket
+{{- end }}
+{{- end }}
+
 {{/* Invalid combinations fail the render with a message that says what to change. */}}
 {{- define "hotcert.validate" -}}
 {{- if and .Values.certificate.create .Values.existingSecret }}
@@ -78,6 +92,15 @@ app.kubernetes.io/part-of: hotcert
 {{- end }}
 {{- if and (include "hotcert.apiMode" .) (not .Values.rbac.create) (not .Values.serviceAccount.name) }}
 {{- fail "hotcert.watchSecretThroughApi/hotcert.events need API permissions: keep rbac.create, or set serviceAccount.name to an account you have granted get/list/watch on the Secret (and create/patch on events)" }}
+{{- end }}
+{{- if and (include "hotcert.multiReplica" .) (not .Values.redis.url) }}
+{{- fail "several replicas (replicaCount > 1 or autoscaling) need redis.url: without the Redis adapter a room message reaches only the sockets of the pod it was published on" }}
+{{- end }}
+{{- if and (include "hotcert.multiReplica" .) (not .Values.socketio.stickySessions) (has "polling" (splitList "," .Values.socketio.transports)) }}
+{{- fail "socketio.transports offers polling with several replicas but socketio.stickySessions is false: long-polling requests of one session would reach different pods; use transports auto or websocket, or set up cookie affinity and stickySessions: true" }}
+{{- end }}
+{{- if and .Values.redis.tls.caSecret (not (hasPrefix "rediss://" .Values.redis.url)) }}
+{{- fail "redis.tls.caSecret needs a rediss:// redis.url (TLS to Redis)" }}
 {{- end }}
 {{- if eq (int .Values.hotcert.port) (int .Values.hotcert.metricsPort) }}
 {{- fail "hotcert.port and hotcert.metricsPort must differ" }}
