@@ -88,11 +88,12 @@ const [one] = rows as [Row, ...Row[]];
 console.log(`Scale-out (${machine()}): ${SOCKETS} WSS sockets in one room, ${PUBLISHERS} publishers back to back for ${SECONDS} s, one Redis\n`);
 console.log(
   table(
-    ['replicas', 'sockets per replica', 'connect all (s)', 'deliveries/s', 'ratio to 1 replica', 'server CPU ms per 1k deliveries', 'ratio to 1 replica'],
+    ['replicas', 'sockets per replica', 'connect all (s)', 'ratio to 1 replica', 'deliveries/s', 'ratio to 1 replica', 'server CPU ms per 1k deliveries', 'ratio to 1 replica'],
     rows.map((r) => [
       r.replicas,
       r.perReplicaSockets.join(' / '),
       r.connectSeconds,
+      r.connectSeconds / one.connectSeconds,
       Math.round(r.deliveriesPerSecond),
       r.deliveriesPerSecond / one.deliveriesPerSecond,
       r.serverCpuPer1kDeliveries * 1000,

@@ -97,7 +97,8 @@ export function announceCertificates({ io, reloader, certificateOf }: Certificat
     const targets = [...io.of('/').sockets.values()].filter((socket) => certificateOf(socket) === live.certificate);
     const sendFrom = (index: number) => {
       if (stopped || generations.get(live.certificate) !== generation) return;
-      for (const socket of targets.slice(index, index + ANNOUNCE_BATCH)) if (socket.connected) socket.emit(CERTIFICATE_EVENT, payload);
+      // Each socket is in the room named by its id: one broadcast per batch encodes the packet once.
+      io.local.to(targets.slice(index, index + ANNOUNCE_BATCH).map((socket) => socket.id)).emit(CERTIFICATE_EVENT, payload);
       if (index + ANNOUNCE_BATCH < targets.length) setImmediate(sendFrom, index + ANNOUNCE_BATCH);
     };
     sendFrom(0);

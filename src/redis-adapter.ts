@@ -53,7 +53,7 @@ export function redactRedisUrl(url: string): string {
   }
 }
 
-/** Reconnect after 100 ms, 200 ms, … up to 5 s, with jitter: a Redis restart is not met by a stampede. */
+/** Reconnect after about 100 ms, 200 ms, … up to 5 s, each halved at random: a Redis restart is not met by a stampede. */
 export function reconnectDelay(retries: number): number {
   const base = Math.min(5_000, 100 * 2 ** Math.min(retries, 6));
   return Math.round(base / 2 + Math.random() * (base / 2));
@@ -130,7 +130,9 @@ export function connectRedis(options: RedisOptions, events: RedisLinkEvents, log
   }, healthIntervalMs);
   health.unref();
 
-  const adapter = createAdapter(client, { streamName: options.streamName ?? 'hotcert', sessionKeyPrefix: `${options.streamName ?? 'hotcert'}:session:` });
+  const prefix = options.streamName ?? 'hotcert';
+  // Stream, sessions and Pub/Sub channels under hotcert's own names: other Socket.IO applications can share the Redis.
+  const adapter = createAdapter(client, { streamName: prefix, channelPrefix: prefix, sessionKeyPrefix: `${prefix}:session:` });
   return {
     adapter,
     get up() {
