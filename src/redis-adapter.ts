@@ -59,6 +59,32 @@ export function reconnectDelay(retries: number): number {
   return Math.round(base / 2 + Math.random() * (base / 2));
 }
 
+type RedisClient = ReturnType<typeof createClient>;
+
+/**
+ * The client as the adapter sees it. The adapter stores a disconnecting socket's session with a
+ * `SET` whose promise nobody awaits; if that command fails (the client closed while Redis was away),
+ * the rejection would be unhandled and end the process. Here every `SET` has a handler; the
+ * session is then simply not recoverable, which the client survives (it reconnects afresh).
+ */
+function withHandledSets(client: RedisClient, onError: (error: Error) => void): RedisClient {
+  return new Proxy(client, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (typeof value !== 'function') return value;
+      if (property !== 'set') return (value as (...args: unknown[]) => unknown).bind(target);
+      return (...args: unknown[]) => {
+        const result = (value as (...args: unknown[]) => Promise<unknown>).apply(target, args);
+        result.catch(onError);
+        return result;
+      };
+    },
+  });
+}
+
+/** How long `close()` lets queued commands (sessions of the last sockets) reach Redis before dropping them. */
+const CLOSE_TIMEOUT_MS = 2_000;
+
 export function connectRedis(options: RedisOptions, events: RedisLinkEvents, logger: Logger): RedisLink {
   const tls = options.url.startsWith('rediss://');
   const clientOptions: RedisClientOptions = {
@@ -132,7 +158,7 @@ export function connectRedis(options: RedisOptions, events: RedisLinkEvents, log
 
   const prefix = options.streamName ?? 'hotcert';
   // Stream, sessions and Pub/Sub channels under hotcert's own names: other Socket.IO applications can share the Redis.
-  const adapter = createAdapter(client, { streamName: prefix, channelPrefix: prefix, sessionKeyPrefix: `${prefix}:session:` });
+  const adapter = createAdapter(withHandledSets(client, (error) => events.onError?.(error)), { streamName: prefix, channelPrefix: prefix, sessionKeyPrefix: `${prefix}:session:` });
   return {
     adapter,
     get up() {
@@ -143,11 +169,15 @@ export function connectRedis(options: RedisOptions, events: RedisLinkEvents, log
     },
     async close() {
       clearInterval(health);
-      try {
-        if (client.isOpen) await client.quit();
-      } catch {
-        client.destroy();
-      }
+      if (!client.isOpen) return;
+      // QUIT waits for the queued commands; with Redis gone it would wait for ever.
+      let timer: NodeJS.Timeout | undefined;
+      const gaveUp = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), CLOSE_TIMEOUT_MS);
+      });
+      const outcome = await Promise.race([client.quit().then(() => 'closed' as const, () => 'failed' as const), gaveUp]);
+      clearTimeout(timer);
+      if (outcome !== 'closed' && client.isOpen) client.destroy();
     },
   };
 }

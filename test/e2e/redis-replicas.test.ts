@@ -126,4 +126,19 @@ describe('several replicas on one Redis', () => {
       expect(member.disconnects).toEqual([]);
     }
   });
+  it('shuts down cleanly on SIGTERM while Redis is gone, within its shutdown timeout', async () => {
+    const leaf = await pki.leaf();
+    const replica = await startReplica({ name: 'd', root: dir.path, secretFiles: leaf.secretFiles, redisUrl: redis.url, args: ['--shutdown-timeout', '6s'] });
+    await eventually(async () => expect(await replica.readyz()).toMatchObject({ status: 200 }));
+    const socket = await client(replica);
+    expect(await socket.emitWithAck('join', 'leaving')).toEqual({ ok: true });
+    await redis.kill();
+    await eventually(async () => expect(await replica.readyz()).toMatchObject({ status: 503 }), { timeoutMs: 10_000, intervalMs: 100 });
+    const started = performance.now();
+    const finished = await replica.stop();
+    expect(finished.code).toBe(0);
+    expect(performance.now() - started).toBeLessThan(6_000);
+    expect(finished.stdout).not.toMatch(/"level":60/); // no fatal line
+    await redis.start();
+  }, 30_000);
 });
