@@ -1,9 +1,12 @@
 /**
  * Several replicas with a real Redis (Debian's redis-server, in the foreground on 127.0.0.1) and
  * three hotcert processes: room messages cross replicas, a lost Redis makes every replica unready
- * until it is back, and a certificate swap on one replica disturbs no socket on any.
+ * until it is back, a certificate swap on one replica disturbs no socket on any, a shutdown
+ * without Redis still ends cleanly, and Redis over TLS with a password (and without).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { io as connect, type Socket } from 'socket.io-client';
 import { TestPki } from '../support/certs.js';
 import { eventually } from '../support/eventually.js';
@@ -141,4 +144,51 @@ describe('several replicas on one Redis', () => {
     expect(finished.stdout).not.toMatch(/"level":60/); // no fatal line
     await redis.start();
   }, 30_000);
+});
+
+describe('Redis over TLS with a password', () => {
+  it('connects with the password from HOTCERT_REDIS_PASSWORD and the CA from --redis-ca; a wrong password leaves it unready and never shows', async () => {
+    const dir = await tempDir('hotcert-redis-tls-');
+    const pki = await TestPki.create();
+    // Redis's own certificate, from the same test PKI, for 127.0.0.1.
+    const redisLeaf = await pki.leaf({ commonName: 'redis', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+    const certFile = join(dir.path, 'redis.crt');
+    const keyFile = join(dir.path, 'redis.key');
+    const caFile = join(dir.path, 'redis-ca.crt');
+    await writeFile(certFile, redisLeaf.chainPem);
+    await writeFile(keyFile, redisLeaf.keyPem, { mode: 0o600 });
+    await writeFile(caFile, pki.caPem);
+    const redis = await RedisServer.start({ tls: { certFile, keyFile }, password: 'correct horse' });
+    const { secretFiles } = await pki.leaf();
+    const replicas: Replica[] = [];
+    try {
+      const good = await startReplica({ name: 'tls-good', root: dir.path, secretFiles, redisUrl: redis.url, args: ['--redis-ca', caFile], env: { HOTCERT_REDIS_PASSWORD: 'correct horse' } });
+      replicas.push(good);
+      expect(redis.url).toMatch(/^rediss:/);
+      await eventually(async () => {
+        expect(await good.readyz()).toMatchObject({ status: 200 });
+        expect(await good.metric('hotcert_redis_up')).toBe(1);
+      }, { timeoutMs: 10_000, intervalMs: 100 });
+
+      const bad = await startReplica({ name: 'tls-bad', root: dir.path, secretFiles, redisUrl: redis.url, args: ['--redis-ca', caFile, '--log-level', 'debug'], env: { HOTCERT_REDIS_PASSWORD: 'wrong horse' } });
+      replicas.push(bad);
+      await eventually(async () => {
+        const { status, body } = await bad.readyz();
+        expect(status).toBe(503);
+        expect(body).toMatch(/Socket\.IO Redis adapter/);
+        expect(await bad.metric('hotcert_redis_errors_total')).toBeGreaterThan(0);
+      }, { timeoutMs: 10_000, intervalMs: 100 });
+      expect(await bad.metric('hotcert_redis_up')).toBe(0);
+      // Without the CA the TLS handshake to Redis fails: not ready either.
+      const untrusting = await startReplica({ name: 'tls-no-ca', root: dir.path, secretFiles, redisUrl: redis.url, env: { HOTCERT_REDIS_PASSWORD: 'correct horse' } });
+      replicas.push(untrusting);
+      await eventually(async () => expect(await untrusting.metric('hotcert_redis_errors_total')).toBeGreaterThan(0), { timeoutMs: 10_000, intervalMs: 100 });
+      expect((await untrusting.readyz()).status).toBe(503);
+    } finally {
+      const finished = await Promise.all(replicas.map((replica) => replica.stop()));
+      for (const { stdout, stderr } of finished) expect(`${stdout}${stderr}`).not.toMatch(/horse/);
+      await redis.stop();
+      await dir.remove();
+    }
+  }, 60_000);
 });

@@ -5,14 +5,24 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { freePort } from './processes.js';
 
+export interface RedisServerOptions {
+  /** Serve TLS only (rediss://), with this certificate chain and key. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
+  /** `requirepass`. */
+  readonly password?: string;
+}
+
 export class RedisServer {
   #child: ChildProcess | undefined;
   #exited: Promise<void> = Promise.resolve();
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    readonly options: RedisServerOptions,
+  ) {}
 
-  static async start(port?: number): Promise<RedisServer> {
-    const server = new RedisServer(port ?? (await freePort()));
+  static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), options);
     await server.start();
     return server;
   }
@@ -22,13 +32,19 @@ export class RedisServer {
     return this.#child?.pid;
   }
 
+  /** `redis://127.0.0.1:PORT`, or `rediss://` when TLS is on. */
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    return `${this.options.tls ? 'rediss' : 'redis'}://127.0.0.1:${this.port}`;
   }
 
   /** Starts (again) on the same port; resolves once Redis accepts connections. */
   async start(): Promise<void> {
-    const child = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(this.port), '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--protected-mode', 'yes'], {
+    const { tls, password } = this.options;
+    const listen = tls
+      ? ['--port', '0', '--tls-port', String(this.port), '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile, '--tls-auth-clients', 'no']
+      : ['--port', String(this.port)];
+    const args = ['--bind', '127.0.0.1', ...listen, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--protected-mode', 'yes', ...(password ? ['--requirepass', password] : [])];
+    const child = spawn('redis-server', args, {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.#child = child;

@@ -29,9 +29,10 @@ export interface ReplicaOptions {
   readonly secretFiles: Record<string, string>;
   readonly redisUrl: string;
   readonly args?: readonly string[];
+  readonly env?: Record<string, string>;
 }
 
-export async function startReplica({ name, root, secretFiles, redisUrl, args = [] }: ReplicaOptions): Promise<Replica> {
+export async function startReplica({ name, root, secretFiles, redisUrl, args = [], env = {} }: ReplicaOptions): Promise<Replica> {
   const certDir = join(root, name);
   await kubeletWrite(certDir, secretFiles);
   // --metrics-port 0 turns the metrics port off: pick a free one.
@@ -53,7 +54,7 @@ export async function startReplica({ name, root, secretFiles, redisUrl, args = [
     '--transports',
     'websocket',
     ...args,
-  ]);
+  ], { env });
   const listening = await cli.waitForLine((line) => line['event'] === 'listening', 15_000);
   const port = listening['port'] as number;
   const metricsPort = listening['metricsPort'] as number;
