@@ -39,7 +39,6 @@ function reply(ack: unknown, response: unknown): void {
 
 const ROOM_ERROR = `room must be a non-empty string of at most ${MAX_ROOM_LENGTH} characters, not starting with "${RESERVED_ROOM_PREFIX}"`;
 
-
 /** `echo`, `join`, `leave`, `publish` for one socket. */
 export function installRelayHandlers(io: Server, socket: Socket): void {
   socket.on('echo', (payload: unknown, ack: unknown) => reply(ack, payload));
@@ -75,12 +74,11 @@ const ANNOUNCE_BATCH = 100;
  * Sends `hotcert:certificate` to each socket on connect and to every socket of a pair after
  * each swap. Returns a function that stops the announcements.
  *
- * After a swap the sockets are told in batches, one batch per event-loop turn: with 2,000 sockets,
- * one synchronous broadcast cost about 35 ms of server CPU in a single turn and raised the p99 ack
- * latency from 31 to 198 ms (BENCHMARKS.md, sockets under rotation); in batches, acks and
- * handshakes are served in between. A newer swap of the same
- * pair supersedes an announcement still under way. Local only: with the Redis adapter each replica
- * announces the certificate it serves itself.
+ * After a swap the sockets are told in batches, one batch per event-loop turn, so that acks and
+ * handshakes are served in between: a frame costs about 16 µs per TLS socket to write, and telling
+ * 2,000 sockets in one turn raised the p99 ack latency from 31 to 198 ms in BENCHMARKS.md's sockets
+ * benchmark. A newer swap of the same pair supersedes an announcement still under way. Local only:
+ * with the Redis adapter each replica announces the certificate it serves itself.
  */
 export function announceCertificates({ io, reloader, certificateOf }: CertificateAnnouncerOptions): () => void {
   const onConnection = (socket: Socket) => {

@@ -225,7 +225,15 @@ describe('rendered chart (Helm 3, defaults unless said otherwise)', () => {
     expect(dashboard.metadata.labels?.['grafana_dashboard']).toBe('1');
     const json = JSON.parse(dashboard.data['hotcert.json']) as { panels: Array<{ title: string }> };
     expect(json.panels.map((p) => p.title)).toEqual(
-      expect.arrayContaining(['Time until expiry (leaf, soonest per certificate)', 'Reloads by result', 'Rejections by reason', 'TLS handshake errors by reason', 'Socket.IO sockets']),
+      expect.arrayContaining([
+        'Time until expiry (leaf, soonest per certificate)',
+        'Reloads by result',
+        'Rejections by reason',
+        'TLS handshake errors by reason',
+        'Socket.IO sockets',
+        'Replicas: distinct certificates served (rolling renewal)',
+        'Redis adapter up (per pod)',
+      ]),
     );
   });
 
