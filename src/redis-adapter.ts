@@ -11,6 +11,7 @@
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { createClient, type RedisClientOptions } from 'redis';
 import type { Logger } from 'pino';
+import { closeRecoveryGap, StreamReadPosition, type RecoveringAdapter } from './redis-recovery.js';
 
 export interface RedisOptions {
   /** `redis://[user:password@]host:port[/db]` or `rediss://…` for TLS. */
@@ -61,24 +62,61 @@ export function reconnectDelay(retries: number): number {
 
 type RedisClient = ReturnType<typeof createClient>;
 
-/**
- * The client as the adapter sees it. The adapter stores a disconnecting socket's session with a
- * `SET` whose promise nobody awaits; if that command fails (the client closed while Redis was away),
- * the rejection would be unhandled and end the process. Here every `SET` has a handler; the
- * session is then simply not recoverable, which the client survives (it reconnects afresh).
- */
-function withHandledSets(client: RedisClient, onError: (error: Error) => void): RedisClient {
+/** `client` with some of its methods replaced, the rest bound to it (it keeps private fields). */
+function withMethods(
+  client: RedisClient,
+  replaced: Record<string, (original: (...args: unknown[]) => unknown) => (...args: unknown[]) => unknown>,
+): RedisClient {
   return new Proxy(client, {
     get(target, property) {
       const value: unknown = Reflect.get(target, property, target);
       if (typeof value !== 'function') return value;
-      if (property !== 'set') return (value as (...args: unknown[]) => unknown).bind(target);
-      return (...args: unknown[]) => {
-        const result = (value as (...args: unknown[]) => Promise<unknown>).apply(target, args);
+      const original = (value as (...args: unknown[]) => unknown).bind(target);
+      const replace = typeof property === 'string' ? replaced[property] : undefined;
+      return replace ? replace(original) : original;
+    },
+  });
+}
+
+/**
+ * The client as the adapter sees it.
+ * - The adapter stores a disconnecting socket's session with a `SET` whose promise nobody awaits;
+ *   if that command fails (the client closed while Redis was away), the rejection would be
+ *   unhandled and end the process. Here every `SET` has a handler; the session is then simply not
+ *   recoverable, which the client survives (it reconnects afresh).
+ * - The adapter's stream reader is a duplicate of this client: its XREAD answers, and this
+ *   client's XADDs, are watched for the recovery fix in redis-recovery.ts.
+ */
+function adapterClient(client: RedisClient, onError: (error: Error) => void, position: StreamReadPosition): RedisClient {
+  const watchedReads = (duplicate: RedisClient) =>
+    withMethods(duplicate, {
+      xRead:
+        (xRead) =>
+        (...args) =>
+          (xRead(...args) as Promise<unknown>).then((response) => {
+            position.observeRead(response);
+            return response;
+          }),
+    });
+  return withMethods(client, {
+    set:
+      (set) =>
+      (...args) => {
+        const result = set(...args) as Promise<unknown>;
         result.catch(onError);
         return result;
-      };
-    },
+      },
+    xAdd:
+      (xAdd) =>
+      (...args) =>
+        (xAdd(...args) as Promise<string>).then((id) => {
+          position.advance(id);
+          return id;
+        }),
+    duplicate:
+      (duplicate) =>
+      (...args) =>
+        watchedReads(duplicate(...args) as RedisClient),
   });
 }
 
@@ -158,7 +196,20 @@ export function connectRedis(options: RedisOptions, events: RedisLinkEvents, log
 
   const prefix = options.streamName ?? 'hotcert';
   // Stream, sessions and Pub/Sub channels under hotcert's own names: other Socket.IO applications can share the Redis.
-  const adapter = createAdapter(withHandledSets(client, (error) => events.onError?.(error)), { streamName: prefix, channelPrefix: prefix, sessionKeyPrefix: `${prefix}:session:` });
+  const position = new StreamReadPosition();
+  const createStreamsAdapter = createAdapter(adapterClient(client, (error) => events.onError?.(error), position), {
+    streamName: prefix,
+    channelPrefix: prefix,
+    sessionKeyPrefix: `${prefix}:session:`,
+  });
+  // One adapter per namespace; each recovers sessions without the gap (redis-recovery.ts).
+  // Socket.IO calls it with `new`: a function, not an arrow; returning an object makes that the instance.
+  const adapter = function recoveringAdapter(nsp: unknown) {
+    const created = createStreamsAdapter(nsp);
+    const decode = (created.constructor as unknown as { decode: Parameters<typeof closeRecoveryGap>[3] }).decode;
+    closeRecoveryGap(created as unknown as RecoveringAdapter, position, (start, end) => client.xRange(prefix, start, end) as Promise<Array<{ id: string; message: Record<string, string> }>>, decode);
+    return created;
+  } as ReturnType<typeof createAdapter>;
   return {
     adapter,
     get up() {

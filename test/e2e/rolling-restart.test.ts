@@ -5,11 +5,9 @@
  * its sockets closed in batches), exits, and is replaced by a new one. The clients reconnect with
  * socket.io-client's own backoff and resend unacknowledged emits (`retries`: at-least-once); the
  * room messages they missed while away are replayed by connection-state recovery.
- * Counted: lost acks (must be 0), sessions recovered (all), missed room messages, and the time from
- * each disconnect to the reconnection. Recovery replays what a socket missed, but it is best-effort
- * (so its maintainers say): a message that reaches the new replica between the replay's read of the
- * stream and the socket rejoining its rooms is lost to that socket (0 to 2 of about 25,000
- * deliveries per run so far), so that count only has to stay within 0.1 %.
+ * Counted: lost acks (must be 0), sessions recovered (all), missed room messages (must be 0: see
+ * src/redis-recovery.ts for the race this needed closing), duplicated room messages (reported), and
+ * the time from each disconnect to the reconnection.
  */
 import { afterAll, expect, it } from 'vitest';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -29,6 +27,7 @@ const REPLICA_ARGS = ['--drain-delay', '500ms', '--shutdown-timeout', '8s', '--l
 interface Client {
   readonly socket: Socket;
   readonly received: Set<number>;
+  duplicates: number;
   readonly reconnectMs: number[];
   recoveredReconnects: number;
   freshReconnects: number;
@@ -56,7 +55,7 @@ function percentile(values: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 }
 
-it(`keeps every acked message and recovers every session through a rolling restart of 3 replicas with ${CLIENTS} clients`, async () => {
+it(`keeps every acked message and every room message through a rolling restart of 3 replicas with ${CLIENTS} clients`, async () => {
   redis = await RedisServer.start();
   dir = await tempDir('hotcert-rolling-');
   const pki = await TestPki.create();
@@ -78,8 +77,11 @@ it(`keeps every acked message and recovers every session through a rolling resta
           retries: 20,
           ackTimeout: 3_000,
         });
-        const client: Client = { socket, received: new Set(), reconnectMs: [], recoveredReconnects: 0, freshReconnects: 0, sent: 0, acked: 0, disconnectedAt: undefined };
-        socket.on('message', ({ data }: { data: number }) => client.received.add(data));
+        const client: Client = { socket, received: new Set(), duplicates: 0, reconnectMs: [], recoveredReconnects: 0, freshReconnects: 0, sent: 0, acked: 0, disconnectedAt: undefined };
+        socket.on('message', ({ data }: { data: number }) => {
+          if (client.received.has(data)) client.duplicates++;
+          client.received.add(data);
+        });
         socket.on('disconnect', () => (client.disconnectedAt = performance.now()));
         socket.on('connect', () => {
           if (client.disconnectedAt === undefined) return;
@@ -149,7 +151,7 @@ it(`keeps every acked message and recovers every session through a rolling resta
     clients: CLIENTS,
     rollout,
     echoes: { sent, acked, lost: sent - acked },
-    roomMessages: { published: published.length, expectedDeliveries: published.length * CLIENTS, missed },
+    roomMessages: { published: published.length, expectedDeliveries: published.length * CLIENTS, missed, duplicated: clients.reduce((sum, c) => sum + c.duplicates, 0) },
     reconnects: {
       count: reconnectMs.length,
       recovered: clients.reduce((sum, c) => sum + c.recoveredReconnects, 0),
@@ -166,10 +168,9 @@ it(`keeps every acked message and recovers every session through a rolling resta
   for (const step of rollout) expect(step).toMatchObject({ exitCode: 0 });
   // Every client was moved at least once (each replica held a share of them) …
   expect(reconnectMs.length).toBeGreaterThanOrEqual(CLIENTS);
-  // … no acked message was lost (emits are retried until acked), every session was recovered, and
-  // the room messages replayed: a client away for 0.4 s misses 2 of them at 5 a second, so without
-  // recovery the ~800 moves would miss well over the bound.
+  // … and nothing was lost: every echo acked (emits are retried until acked), every session
+  // recovered, every room message delivered (replayed to the sockets that were moving).
   expect(summary.echoes.lost).toBe(0);
   expect(summary.reconnects.fresh).toBe(0);
-  expect(missed).toBeLessThanOrEqual(Math.floor(summary.roomMessages.expectedDeliveries / 1_000));
+  expect(missed).toBe(0);
 }, 120_000);
