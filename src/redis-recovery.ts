@@ -15,6 +15,10 @@
  * loop, so deliveries already under way have moved the position; after the last look the session
  * goes back to Socket.IO without another answer from Redis being processed, and the socket joins
  * its rooms and the namespace: every entry is either replayed or delivered live.
+ *
+ * Written against @socket.io/redis-streams-adapter 0.3.1 (pinned exactly in package.json): it
+ * relies on its entry format (`nsp`, `type` 3 for a broadcast, the adapter's `decode`) and on the
+ * replayed packets ending with their entry id. The rolling-restart test would show a change.
  */
 
 /** A stream entry id `milliseconds-sequence` compared numerically. */
