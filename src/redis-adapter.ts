@@ -88,16 +88,15 @@ function withMethods(
  *   client's XADDs, are watched for the recovery fix in redis-recovery.ts.
  */
 function adapterClient(client: RedisClient, onError: (error: Error) => void, position: StreamReadPosition): RedisClient {
-  const watchedReads = (duplicate: RedisClient) =>
-    withMethods(duplicate, {
-      xRead:
-        (xRead) =>
-        (...args) =>
-          (xRead(...args) as Promise<unknown>).then((response) => {
-            position.observeRead(response);
-            return response;
-          }),
-    });
+  /** A command whose answer is shown to `record` before the adapter sees it. */
+  const recording =
+    (record: (answer: unknown) => void) =>
+    (command: (...args: unknown[]) => unknown) =>
+    (...args: unknown[]) =>
+      (command(...args) as Promise<unknown>).then((answer) => {
+        record(answer);
+        return answer;
+      });
   return withMethods(client, {
     set:
       (set) =>
@@ -106,17 +105,11 @@ function adapterClient(client: RedisClient, onError: (error: Error) => void, pos
         result.catch(onError);
         return result;
       },
-    xAdd:
-      (xAdd) =>
-      (...args) =>
-        (xAdd(...args) as Promise<string>).then((id) => {
-          position.advance(id);
-          return id;
-        }),
+    xAdd: recording((id) => position.advance(id as string)),
     duplicate:
       (duplicate) =>
       (...args) =>
-        watchedReads(duplicate(...args) as RedisClient),
+        withMethods(duplicate(...args) as RedisClient, { xRead: recording((response) => position.observeRead(response)) }),
   });
 }
 
