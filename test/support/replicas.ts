@@ -16,7 +16,7 @@ export interface Replica {
   readonly certDir: string;
   /** `GET /readyz` on the metrics port: status and body. */
   readyz(): Promise<{ status: number; body: string }>;
-  /** The value of a metric without labels (or with exactly `labels`), from `/metrics`. */
+  /** The value of a metric without labels (the first series of that name), from `/metrics`. */
   metric(name: string): Promise<number | undefined>;
   /** SIGTERM (a rolling update) and wait for the exit. */
   stop(): Promise<Finished>;
