@@ -10,6 +10,7 @@ import { ConfigError } from './errors.js';
 import { LOG_LEVELS } from './logger.js';
 import { kubeConfigSource, type KubeConfigSource } from './k8s/kube-api.js';
 import type { CertificateLocation } from './server.js';
+import type { ConnectionLimits } from './connection-limits.js';
 
 export const COMMANDS = ['serve', 'dev', 'check'] as const;
 export type Command = (typeof COMMANDS)[number];
@@ -48,6 +49,12 @@ export interface ServeConfig extends ListenConfig {
   /** `--client-ca`: mTLS client CA bundle. */
   readonly clientCa: string | undefined;
   readonly requireClientCert: boolean;
+  /** `--client-crl`: PEM CRLs signed by CAs of the client CA bundle. */
+  readonly clientCrl: string | undefined;
+  /** `--tls-ticket-key-lifetime`: 0 never replaces them on a timer. */
+  readonly ticketKeyLifetimeMs: number;
+  /** `--tls-handshake-timeout`, `--http-*-timeout`, `--max-connections`. */
+  readonly limits: ConnectionLimits;
   /** `--recycle-after-rotation`: 0 is off. */
   readonly recycleAfterRotationMs: number;
   /** `--redis-url` (+ `HOTCERT_REDIS_PASSWORD`, `--redis-ca`): the Socket.IO Redis adapter. */
@@ -141,6 +148,13 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = Object.freeze([
   { flag: 'watch', kind: 'boolean', env: ['HOTCERT_WATCH'], default: 'true', help: 'watch the certificate directories for events (--no-watch: poll only)' },
   { flag: 'client-ca', kind: 'string', env: ['HOTCERT_CLIENT_CA'], value: 'FILE', help: 'mTLS: ask clients for a certificate issued by a CA in this bundle (reloaded with the serving certificates)' },
   { flag: 'require-client-cert', kind: 'boolean', env: ['HOTCERT_REQUIRE_CLIENT_CERT'], default: 'false', help: 'mTLS: refuse clients without a valid certificate (needs --client-ca)' },
+  { flag: 'client-crl', kind: 'string', env: ['HOTCERT_CLIENT_CRL'], value: 'FILE', help: 'mTLS: PEM CRLs (one or more), each signed by a CA of --client-ca; revoked clients are refused and their connections closed (reloaded with the bundle)' },
+  { flag: 'tls-ticket-key-lifetime', kind: 'string', env: ['HOTCERT_TLS_TICKET_KEY_LIFETIME'], value: 'DURATION', default: '12h', help: 'replace the TLS session-ticket keys this often (also whenever the client trust changes); 0 only on trust changes' },
+  { flag: 'tls-handshake-timeout', kind: 'string', env: ['HOTCERT_TLS_HANDSHAKE_TIMEOUT'], value: 'DURATION', default: '10s', help: 'a TLS handshake must finish within this time, or the connection is cut' },
+  { flag: 'http-headers-timeout', kind: 'string', env: ['HOTCERT_HTTP_HEADERS_TIMEOUT'], value: 'DURATION', default: '10s', help: 'HTTP request headers on the TLS port must arrive within this time' },
+  { flag: 'http-request-timeout', kind: 'string', env: ['HOTCERT_HTTP_REQUEST_TIMEOUT'], value: 'DURATION', default: '30s', help: 'a whole HTTP request (headers and body) must arrive within this time; 0 turns it off' },
+  { flag: 'http-keep-alive-timeout', kind: 'string', env: ['HOTCERT_HTTP_KEEP_ALIVE_TIMEOUT'], value: 'DURATION', default: '5s', help: 'close an idle HTTP keep-alive connection after this time' },
+  { flag: 'max-connections', kind: 'string', env: ['HOTCERT_MAX_CONNECTIONS'], value: 'N', help: 'refuse new TCP connections at once above this many open ones (default: no limit)' },
   { flag: 'recycle-after-rotation', kind: 'string', env: ['HOTCERT_RECYCLE_AFTER_ROTATION'], value: 'DURATION', default: '0', help: 'after a swap, close connections still on the old certificate at random moments within this window, so clients reconnect onto the new one; 0 is off' },
   { flag: 'tls-min-version', kind: 'string', env: ['HOTCERT_TLS_MIN_VERSION'], value: 'VERSION', default: '1.2', help: 'lowest TLS version accepted: 1.2 or 1.3' },
   { flag: 'k8s-secret', kind: 'string', env: ['HOTCERT_K8S_SECRET'], value: 'NS/NAME', help: 'watch this kubernetes.io/tls Secret through the Kubernetes API (in-cluster config, else KUBECONFIG)' },
@@ -277,6 +291,26 @@ class Reader {
       return 0;
     }
     return port;
+  }
+
+  /** A whole number of at least `min`. */
+  count(flag: string, min: number): number | undefined {
+    const raw = this.#get(flag);
+    if (raw === undefined) return undefined;
+    const text = typeof raw.value === 'string' ? raw.value.trim() : '';
+    const value = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+    if (!(Number.isSafeInteger(value) && value >= min)) {
+      this.problems.push(`${raw.origin}: "${String(raw.value)}" is not a whole number of at least ${min}`);
+      return undefined;
+    }
+    return value;
+  }
+
+  /** A duration that must not be 0. */
+  positiveDuration(flag: string): number {
+    const ms = this.duration(flag);
+    if (ms === 0 && this.problems.every((p) => !p.startsWith(this.origin(flag)))) this.problems.push(`${this.origin(flag)}: must be longer than 0`);
+    return ms;
   }
 
   duration(flag: string): number {
@@ -438,6 +472,17 @@ function serveConfig(read: Reader, problems: string[], env: ConfigSources['env']
   if (requireClientCert && clientCa === undefined) {
     problems.push(`${read.origin('require-client-cert')}: needs --client-ca FILE (the CAs client certificates must come from)`);
   }
+  const clientCrl = read.has('client-crl') ? read.string('client-crl') : undefined;
+  if (clientCrl !== undefined && clientCa === undefined) {
+    problems.push(`${read.origin('client-crl')}: needs --client-ca FILE (the CAs that signed the CRLs)`);
+  }
+  const limits: ConnectionLimits = Object.freeze({
+    handshakeTimeoutMs: read.positiveDuration('tls-handshake-timeout'),
+    headersTimeoutMs: read.positiveDuration('http-headers-timeout'),
+    requestTimeoutMs: read.duration('http-request-timeout'),
+    keepAliveTimeoutMs: read.positiveDuration('http-keep-alive-timeout'),
+    maxConnections: read.has('max-connections') ? read.count('max-connections', 1) : undefined,
+  });
   const listen = listenConfig(read, problems);
   const watch = read.boolean('watch');
   const pollIntervalMs = read.duration('poll-interval');
@@ -468,6 +513,9 @@ function serveConfig(read: Reader, problems: string[], env: ConfigSources['env']
     transports: Object.freeze(transports as SocketIoTransport[]),
     clientCa,
     requireClientCert,
+    clientCrl,
+    ticketKeyLifetimeMs: read.duration('tls-ticket-key-lifetime'),
+    limits,
     tlsMinVersion: tlsMinVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2',
     certificate: certificate && Object.freeze(certificate),
     kubernetes,

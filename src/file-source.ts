@@ -136,7 +136,7 @@ export class FileSource {
     this.#rewatchIntervalMs = options.rewatchIntervalMs ?? 30_000;
     this.#watcherFactory = options.watcherFactory ?? chokidarWatcher;
     this.#lastAccepted = options.alreadyServed;
-    for (const file of [options.paths.cert, options.paths.key, options.paths.ca, options.paths.clientCa]) {
+    for (const file of [options.paths.cert, options.paths.key, options.paths.ca, options.paths.clientCa, options.paths.clientCrl]) {
       if (file === undefined) continue;
       const dir = dirname(resolve(file));
       const names = this.#watched.get(dir) ?? new Set<string>();

@@ -6,6 +6,7 @@ import { createHash, createPrivateKey, sign, verify, X509Certificate, type KeyOb
 import { inspect } from 'node:util';
 import { BoundedCache } from './bounded-cache.js';
 import { describeCertificate, formatDistinguishedName, notAfterMs, notBeforeMs, type CertificateInfo } from './certificate-info.js';
+import { crlBlocks, RevocationList } from './crl.js';
 
 /** Why a candidate was refused; the `reason` label of `hotcert_reload_rejections_total`. */
 export type RejectionReason =
@@ -46,6 +47,14 @@ export interface CandidateFiles {
   readonly ca?: PemFile | undefined;
   /** mTLS: the CAs whose client certificates are accepted; swapped together with the pair. */
   readonly clientCa?: PemFile | undefined;
+  /** mTLS: PEM CRLs, each signed by a CA of `clientCa`; swapped together with it. */
+  readonly clientCrl?: PemFile | undefined;
+}
+
+/** A CRL proven to be signed by `issuer`, a CA of the client CA bundle. */
+export interface IssuedCrl {
+  readonly list: RevocationList;
+  readonly issuer: X509Certificate;
 }
 
 export type ValidationResult =
@@ -75,19 +84,36 @@ export class CertificateMaterial {
 
   /** mTLS: the CAs client certificates must chain to (empty without mTLS). */
   readonly clientCa: readonly X509Certificate[];
+  /** mTLS: the revocation lists in force, each with the CA that signed it. */
+  readonly clientCrls: readonly IssuedCrl[];
+  /**
+   * The trust epoch: SHA-256 over the client CA bundle and the CRLs (empty without mTLS). When it
+   * changes, sessions from before must not resume and live connections are checked again.
+   */
+  readonly trustDigest: string;
 
   /**
    * @param keyPem the PEM text of the private key, already proven to belong to the chain's leaf
    * (`validateMaterial`); it goes to the TLS stack as it is, without a re-encoding.
    */
-  constructor(chain: readonly X509Certificate[], keyPem: string, ca: readonly X509Certificate[], clientCa: readonly X509Certificate[] = []) {
+  constructor(
+    chain: readonly X509Certificate[],
+    keyPem: string,
+    ca: readonly X509Certificate[],
+    clientCa: readonly X509Certificate[] = [],
+    clientCrls: readonly IssuedCrl[] = [],
+  ) {
     if (chain.length === 0) throw new TypeError('a certificate chain needs at least one certificate');
     this.chain = Object.freeze([...chain]);
     this.ca = Object.freeze([...ca]);
     this.clientCa = Object.freeze([...clientCa]);
+    this.clientCrls = Object.freeze([...clientCrls]);
     this.#keyPem = keyPem;
+    const trust = createHash('sha256');
+    for (const part of [...clientCa.map((c) => c.raw), Buffer.from('crl'), ...clientCrls.map((c) => c.list.raw)]) trust.update(part);
+    this.trustDigest = clientCa.length === 0 ? '' : trust.digest('hex');
     const hash = createHash('sha256');
-    const parts = [...chain.map((c) => c.raw), Buffer.from('ca'), ...ca.map((c) => c.raw), Buffer.from('client-ca'), ...clientCa.map((c) => c.raw)];
+    const parts = [...chain.map((c) => c.raw), Buffer.from('ca'), ...ca.map((c) => c.raw), Buffer.from('trust'), Buffer.from(this.trustDigest)];
     for (const part of parts) hash.update(part);
     this.fingerprint = hash.digest('hex');
     this.info = describeCertificate(this.leaf);
@@ -115,12 +141,14 @@ export class CertificateMaterial {
    * handed out once and then forgotten: after the TLS context is built, nothing of hotcert's
    * keeps it.
    */
-  tlsOptions(): { cert: string; key: string; ca?: string } {
+  tlsOptions(): { cert: string; key: string; ca?: string; crl?: string[] } {
     const key = this.#keyPem;
     if (key === undefined) throw new Error(`the private key of certificate ${this.info.serialNumber} was already handed to the TLS stack`);
     this.#keyPem = undefined;
     const clientCa = this.clientCa.map((c) => c.toString()).join('');
-    return { cert: this.certificatePem, key, ...(clientCa ? { ca: clientCa } : {}) };
+    // One PEM per CRL: given one concatenated string, Node would load only the first.
+    const crl = this.clientCrls.map((c) => c.list.pem);
+    return { cert: this.certificatePem, key, ...(clientCa ? { ca: clientCa } : {}), ...(crl.length > 0 ? { crl } : {}) };
   }
 
   /** Whether the private key is still held (it is until `tlsOptions()` hands it out). */
@@ -375,7 +403,55 @@ export function validateMaterial(files: CandidateFiles, nowMs: number): Validati
     if (expired) return reject('expired', clientCa.path, `${clientCa.path}: client CA ${describe(expired)} expired at ${new Date(notAfterMs(expired)).toISOString()}`);
     clientCas = parsed;
   }
-  return { ok: true, material: new CertificateMaterial(chain, keyText, caCertificates, clientCas) };
+  let crls: IssuedCrl[] = [];
+  if (files.clientCrl) {
+    const parsed = parseCrls(files.clientCrl, files.clientCa?.path ?? 'the client CA bundle', clientCas, nowMs);
+    if (isRejection(parsed)) return { ok: false, rejection: Object.freeze(parsed) };
+    crls = parsed;
+  }
+  return { ok: true, material: new CertificateMaterial(chain, keyText, caCertificates, clientCas, crls) };
+}
+
+/**
+ * The CRLs of a `--client-crl` file, each proven to be signed by a CA of the client CA bundle: a
+ * list nobody trusted could otherwise revoke (or fail to revoke) anyone.
+ */
+function parseCrls(file: PemFile, bundlePath: string, cas: readonly X509Certificate[], nowMs: number): IssuedCrl[] | Rejection {
+  const text = file.data.toString('latin1');
+  if (text.trim().length === 0) return { reason: 'empty', file: file.path, message: `${file.path}: the CRL file is empty (give one or more PEM "BEGIN X509 CRL" blocks)` };
+  const blocks = crlBlocks(text);
+  if (blocks.length === 0) {
+    return { reason: 'parse_error', file: file.path, message: `${file.path}: it holds no PEM "BEGIN X509 CRL" block: expected one or more PEM CRLs (convert a DER CRL with openssl crl -inform DER)` };
+  }
+  const crls: IssuedCrl[] = [];
+  for (const [index, der] of blocks.entries()) {
+    let list: RevocationList;
+    try {
+      list = new RevocationList(der);
+    } catch (error) {
+      return { reason: 'parse_error', file: file.path, message: `${file.path}: CRL #${index + 1} is not a valid X.509 CRL (${(error as Error).message}); re-export it from the CA` };
+    }
+    if (!list.signatureSupported) {
+      return { reason: 'parse_error', file: file.path, message: `${file.path}: CRL #${index + 1} uses signature algorithm ${list.signatureAlgorithm}, which hotcert cannot check (use RSA PKCS#1 v1.5, ECDSA or EdDSA)` };
+    }
+    const issuer = cas.find((ca) => list.issuedBy(ca));
+    if (!issuer) {
+      return {
+        reason: 'chain_invalid',
+        file: file.path,
+        message: `${file.path}: CRL #${index + 1} is not signed by any CA in ${bundlePath}; each CRL must come from a CA of the client CA bundle (add the issuing CA to the bundle, or remove the CRL)`,
+      };
+    }
+    if (nowMs < list.thisUpdateMs) {
+      return {
+        reason: 'not_yet_valid',
+        file: file.path,
+        message: `${file.path}: CRL #${index + 1} from ${describe(issuer)} is not valid until ${new Date(list.thisUpdateMs).toISOString()} (now ${new Date(nowMs).toISOString()}); check the clocks`,
+      };
+    }
+    crls.push(Object.freeze({ list, issuer }));
+  }
+  return crls;
 }
 
 /**

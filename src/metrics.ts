@@ -6,6 +6,7 @@
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
 import type { X509Certificate } from 'node:crypto';
 import { commonName, formatDistinguishedName, notAfterMs, notBeforeMs } from './certificate-info.js';
+import { UNTRUSTED_REASONS } from './client-trust.js';
 import { REJECTION_REASONS } from './material.js';
 import type { PairStatus, Reloader } from './reloader.js';
 
@@ -38,6 +39,10 @@ export class HotcertMetrics {
   readonly watchErrors: Counter<'certificate'>;
   readonly handlerErrors: Counter<'event'>;
   readonly recycled: Counter<'certificate'>;
+  readonly tlsResumptions: Counter<'result'>;
+  readonly ticketKeyRotations: Counter<'reason'>;
+  readonly closedUntrusted: Counter<'reason'>;
+  readonly connectionsRefused: Counter<'reason'>;
 
   constructor(options: HotcertMetricsOptions) {
     const { registry, reloader } = options;
@@ -202,6 +207,49 @@ export class HotcertMetrics {
       labelNames: ['certificate'] as const,
       registers,
     });
+
+    this.tlsResumptions = new Counter({
+      name: 'hotcert_tls_resumptions_total',
+      help: 'Resumed TLS handshakes (result=resumed), and those refused because the client certificate they carry no longer verifies (result=refused).',
+      labelNames: ['result'] as const,
+      registers,
+    });
+    this.ticketKeyRotations = new Counter({
+      name: 'hotcert_tls_ticket_key_rotations_total',
+      help: 'Replacements of the TLS session-ticket keys: the client trust changed, or the keys reached their lifetime.',
+      labelNames: ['reason'] as const,
+      registers,
+    });
+    this.closedUntrusted = new Counter({
+      name: 'hotcert_connections_closed_untrusted_total',
+      help: 'Open mTLS connections closed because their client certificate no longer verifies: its CA was removed, it was revoked, or it expired.',
+      labelNames: ['reason'] as const,
+      registers,
+    });
+    this.connectionsRefused = new Counter({
+      name: 'hotcert_connections_refused_total',
+      help: 'TCP connections refused above --max-connections, or cut because the TLS handshake did not finish within --tls-handshake-timeout.',
+      labelNames: ['reason'] as const,
+      registers,
+    });
+    new Gauge({
+      name: 'hotcert_client_crl_next_update_timestamp_seconds',
+      help: 'nextUpdate of each client CRL in force (--client-crl), in Unix seconds, by the CA that signed it. Past it, OpenSSL refuses that CA\'s clients.',
+      labelNames: ['issuer'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const name of reloader.certificates) {
+          for (const crl of reloader.status(name)?.material.clientCrls ?? []) {
+            if (crl.list.nextUpdateMs !== undefined) this.set({ issuer: formatDistinguishedName(crl.issuer.subject) }, crl.list.nextUpdateMs / 1000);
+          }
+        }
+      },
+    });
+    for (const result of ['resumed', 'refused']) this.tlsResumptions.inc({ result }, 0);
+    for (const reason of ['trust_changed', 'lifetime']) this.ticketKeyRotations.inc({ reason }, 0);
+    for (const reason of UNTRUSTED_REASONS) this.closedUntrusted.inc({ reason }, 0);
+    for (const reason of ['max_connections', 'handshake_timeout']) this.connectionsRefused.inc({ reason }, 0);
 
     for (const name of reloader.certificates) this.#initialise(name);
     reloader.on('reload', (event) => {

@@ -11,6 +11,8 @@ export interface CertificatePaths {
   readonly ca?: string | undefined;
   /** mTLS client CA bundle: required when given. */
   readonly clientCa?: string | undefined;
+  /** mTLS CRLs (PEM, one or more): required when given. */
+  readonly clientCrl?: string | undefined;
 }
 
 /** What a source hands to the reloader: raw bytes, or the reason they could not be read. */
@@ -96,9 +98,11 @@ export async function readCandidate(paths: CertificatePaths, maxBytes: number = 
   const key = readOne(paths.key, maxBytes);
   const ca = paths.ca === undefined ? undefined : readOne(paths.ca, maxBytes);
   const clientCa = paths.clientCa === undefined ? undefined : readOne(paths.clientCa, maxBytes);
+  const clientCrl = paths.clientCrl === undefined ? undefined : readOne(paths.clientCrl, maxBytes);
   if (!isPemFile(cert)) return { rejection: toRejection(cert) };
   if (!isPemFile(key)) return { rejection: toRejection(key) };
   if (clientCa !== undefined && !isPemFile(clientCa)) return { rejection: toRejection(clientCa) };
+  if (clientCrl !== undefined && !isPemFile(clientCrl)) return { rejection: toRejection(clientCrl) };
   // ca.crt is optional: its absence is fine, any other failure is reported.
   if (ca !== undefined && !isPemFile(ca) && ca.code !== 'ENOENT') return { rejection: toRejection(ca) };
   return {
@@ -107,6 +111,7 @@ export async function readCandidate(paths: CertificatePaths, maxBytes: number = 
       key,
       ...(ca !== undefined && isPemFile(ca) ? { ca } : {}),
       ...(clientCa !== undefined ? { clientCa } : {}),
+      ...(clientCrl !== undefined ? { clientCrl } : {}),
     },
   };
 }
@@ -119,7 +124,7 @@ export function candidateDigest(candidate: Candidate): string | undefined {
 
 export function filesDigest(files: CandidateFiles): string {
   const hash = createHash('sha256');
-  for (const file of [files.cert, files.key, files.ca, files.clientCa]) {
+  for (const file of [files.cert, files.key, files.ca, files.clientCa, files.clientCrl]) {
     hash.update(file ? `${file.data.length}:` : '-:');
     if (file) hash.update(file.data);
   }

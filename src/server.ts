@@ -30,6 +30,8 @@ import { answerPlainHttp } from './plain-http-answer.js';
 import { SniContexts } from './sni.js';
 import { ConnectionRecycler } from './recycler.js';
 import { exposeClientCertificate, readClientCa } from './client-certificate.js';
+import { DEFAULT_CONNECTION_LIMITS, enforceMaxConnections, isHandshakeTimeout, limitOptions, type ConnectionLimits } from './connection-limits.js';
+import { TrustGuard } from './trust-guard.js';
 import type { CertificateMaterial } from './material.js';
 import { StatusPage } from './status-page.js';
 import { packageVersion } from './version.js';
@@ -78,6 +80,20 @@ export interface HotcertServerOptions {
   readonly clientCa?: string | undefined;
   /** mTLS: refuse clients without a valid certificate. @default false */
   readonly requireClientCert?: boolean;
+  /**
+   * mTLS: PEM CRLs (one or more in one file), each signed by a CA of `clientCa`; reloaded with it.
+   * With CRLs, OpenSSL checks every certificate of a client's chain: give a CRL for each issuing CA.
+   */
+  readonly clientCrl?: string | undefined;
+  /**
+   * mTLS: live connections whose client certificate stops verifying (CA removed, revoked) are
+   * closed at random moments within this many ms; expiring ones up to this long after expiry. @default 30_000
+   */
+  readonly trustChangeWindowMs?: number;
+  /** Replace the TLS session-ticket keys this often (they are also replaced when the client trust changes); 0 never. @default 43_200_000 (12 h) */
+  readonly ticketKeyLifetimeMs?: number;
+  /** Timeouts and limits for connections that have not done anything useful yet. @default DEFAULT_CONNECTION_LIMITS */
+  readonly limits?: Partial<ConnectionLimits>;
   /**
    * After a swap, close connections negotiated under the replaced certificate at random moments
    * within this many ms, so clients reconnect onto the new chain. 0 turns it off. @default 0
@@ -172,7 +188,8 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
   const host = options.host ?? '0.0.0.0';
   const port = options.port ?? 8443;
   const shutdownTimeoutMs = options.shutdownTimeoutMs ?? 25_000;
-  const withClientCa = (paths: CertificatePaths): CertificatePaths => (options.clientCa ? { ...paths, clientCa: options.clientCa } : paths);
+  const withClientCa = (paths: CertificatePaths): CertificatePaths =>
+    options.clientCa ? { ...paths, clientCa: options.clientCa, ...(options.clientCrl ? { clientCrl: options.clientCrl } : {}) } : paths;
   const paths = options.certificate ? withClientCa(certificatePaths(options.certificate)) : undefined;
   const apiSecret = options.kubernetes?.secret;
   if (!paths && !apiSecret) {
@@ -181,10 +198,16 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
   if (options.requireClientCert && !options.clientCa) {
     throw new HotcertError(ErrorCodes.INVALID_OPTION, '`requireClientCert` needs `clientCa`, the CA bundle client certificates must come from');
   }
+  if (options.clientCrl && !options.clientCa) {
+    throw new HotcertError(ErrorCodes.INVALID_OPTION, '`clientCrl` needs `clientCa`, the CA bundle whose CAs signed the CRLs');
+  }
+  const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.limits };
   const tlsBase: TlsBaseOptions = { ...DEFAULT_TLS_OPTIONS, ...options.tls };
   // API candidates carry no client CA: read it from its file, so a swap never drops mTLS.
   const addClientCa = (candidate: Candidate): Candidate =>
-    options.clientCa && 'files' in candidate ? { files: { ...candidate.files, clientCa: readClientCa(options.clientCa) } } : candidate;
+    options.clientCa && 'files' in candidate
+      ? { files: { ...candidate.files, clientCa: readClientCa(options.clientCa), ...(options.clientCrl ? { clientCrl: readClientCa(options.clientCrl) } : {}) } }
+      : candidate;
 
   // Start-up is strict: the files when there are any, else the Secret through the API.
   const firstCandidate = paths
@@ -210,6 +233,7 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
   // The request handler exists before Socket.IO attaches: engine.io captures existing listeners.
   const httpsServer = createHttpsServer(
     {
+      ...limitOptions(limits),
       ...tlsBase,
       ...material.tlsOptions(),
       // Only with SNI pairs: the callback runs in JavaScript on every handshake that names a host.
@@ -279,6 +303,7 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
     },
     onHandshakeError: (reason, error) => {
       metrics.handshakeErrors.inc({ reason });
+      if (isHandshakeTimeout(error)) metrics.connectionsRefused.inc({ reason: 'handshake_timeout' });
       logger.debug({ reason, err: { code: (error as { code?: unknown }).code, message: error.message } }, 'TLS handshake failed');
     },
   });
@@ -287,6 +312,19 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
     reloader,
     connectionsOnPrevious: (name, fingerprint) => tracker.countOnPrevious(name, fingerprint),
     connectedSockets: () => io.of('/').sockets.size,
+  });
+  enforceMaxConnections(httpsServer, limits.maxConnections, () => metrics.connectionsRefused.inc({ reason: 'max_connections' }));
+  const trustGuard = new TrustGuard({
+    server: httpsServer,
+    reloader,
+    pairOf: pairForName,
+    clock,
+    logger,
+    windowMs: options.trustChangeWindowMs ?? 30_000,
+    ticketKeyLifetimeMs: options.ticketKeyLifetimeMs ?? 12 * 3_600_000,
+    onResumption: (result) => metrics.tlsResumptions.inc({ result }),
+    onTicketKeyRotation: (reason) => metrics.ticketKeyRotations.inc({ reason }),
+    onClosedUntrusted: (reason) => metrics.closedUntrusted.inc({ reason }),
   });
   const recycler =
     (options.recycleAfterRotationMs ?? 0) > 0
@@ -368,6 +406,7 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
     }
     stopAnnouncing();
     recycler?.stop();
+    trustGuard.stop();
     await Promise.all([...sources.map((source) => source.close()), kubernetes?.close()]);
     if (redisLink && listening) {
       // Several replicas: spread the reconnections so the others are not hit all at once.

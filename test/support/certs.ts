@@ -4,6 +4,8 @@
  */
 import { createPrivateKey } from 'node:crypto';
 import { issueCertificate, type IssuedCertificate, type KeyAlgorithm } from '../../src/x509-issuer.js';
+// After x509-issuer, which sets up @peculiar/x509's crypto provider and Reflect metadata.
+import { X509CrlGenerator } from '@peculiar/x509';
 
 export type { KeyAlgorithm } from '../../src/x509-issuer.js';
 
@@ -15,6 +17,12 @@ export interface LeafOptions {
   readonly ipAddresses?: readonly string[];
   readonly notBefore?: Date;
   readonly notAfter?: Date;
+}
+
+export interface CrlOptions {
+  readonly revoked?: readonly string[];
+  readonly thisUpdate?: Date;
+  readonly nextUpdate?: Date;
 }
 
 /** A root CA and an intermediate under it, able to issue leaves. */
@@ -49,6 +57,35 @@ export class TestPki {
       issuer: this.root,
     });
     return new TestPki(this.root, intermediate);
+  }
+
+  /** PEM of the root and the intermediate: a client CA bundle that can carry a CRL from each. */
+  get bundlePem(): string {
+    return this.root.certPem + this.intermediate.certPem;
+  }
+
+  /**
+   * A PEM CRL signed by the root or the intermediate, revoking `revoked` serials. OpenSSL checks
+   * every certificate of a chain against its issuer's CRL, so a leaf needs `crls()`: both.
+   */
+  async crl(signer: 'root' | 'intermediate', options: CrlOptions = {}): Promise<string> {
+    const issuer = this[signer];
+    const now = Date.now();
+    const crl = await X509CrlGenerator.create({
+      issuer: issuer.certificate.subject,
+      thisUpdate: options.thisUpdate ?? new Date(now - 60_000),
+      nextUpdate: options.nextUpdate ?? new Date(now + 7 * DAY),
+      entries: (options.revoked ?? []).map((serialNumber) => ({ serialNumber, revocationDate: new Date(now - 1_000) })),
+      signingAlgorithm: issuer.algorithm === 'ecdsa' ? ({ name: 'ECDSA', hash: 'SHA-256' } as never) : ({ name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as never),
+      signingKey: issuer.keys.privateKey as never,
+    });
+    // OpenSSL's label, as `openssl ca -gencrl` writes it.
+    return `${crl.toString('pem').replace(/-----(BEGIN|END) CRL-----/g, '-----$1 X509 CRL-----')}\n`;
+  }
+
+  /** A CRL from the root (for the intermediate) and one from the intermediate (for leaves) in one PEM file. */
+  async crls(options: CrlOptions = {}): Promise<string> {
+    return (await this.crl('root')) + (await this.crl('intermediate', options));
   }
 
   /** PEM of the root: what a client trusts. */

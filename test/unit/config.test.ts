@@ -36,6 +36,9 @@ describe('parseInvocation', () => {
       sni: [],
       clientCa: undefined,
       requireClientCert: false,
+      clientCrl: undefined,
+      ticketKeyLifetimeMs: 12 * 3_600_000,
+      limits: { handshakeTimeoutMs: 10_000, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000, maxConnections: undefined },
       recycleAfterRotationMs: 0,
       redis: undefined,
       drainDelayMs: 0,
@@ -89,6 +92,23 @@ describe('parseInvocation', () => {
     expect(problems(['--cert-dir', '/a', '--require-client-cert'])).toEqual([expect.stringMatching(/--require-client-cert: needs --client-ca FILE/)]);
   });
 
+  it('takes CRLs with the client CA, and refuses them without one', () => {
+    expect(config(['--cert-dir', '/a', '--client-ca', '/ca.pem', '--client-crl', '/crl.pem'])).toMatchObject({ clientCa: '/ca.pem', clientCrl: '/crl.pem' });
+    expect(config(['--cert-dir', '/a', '--client-ca', '/ca.pem'], { HOTCERT_CLIENT_CRL: '/env.pem' })).toMatchObject({ clientCrl: '/env.pem' });
+    expect(problems(['--cert-dir', '/a', '--client-crl', '/crl.pem'])).toEqual(['--client-crl: needs --client-ca FILE (the CAs that signed the CRLs)']);
+  });
+
+  it.each([
+    [['--tls-handshake-timeout', '0'], '--tls-handshake-timeout: must be longer than 0'],
+    [['--http-headers-timeout', '0'], '--http-headers-timeout: must be longer than 0'],
+    [['--http-keep-alive-timeout', '0'], '--http-keep-alive-timeout: must be longer than 0'],
+    [['--max-connections', '0'], '--max-connections: "0" is not a whole number of at least 1'],
+    [['--max-connections', 'lots'], '--max-connections: "lots" is not a whole number of at least 1'],
+    [['--tls-ticket-key-lifetime', 'daily'], expect.stringMatching(/^--tls-ticket-key-lifetime: "daily" is not a duration/)],
+  ])('refuses connection limits %j', (argv, expected) => {
+    expect(problems(['--cert-dir', '/a', ...argv])).toEqual([expected]);
+  });
+
   it('takes TLS 1.3 as the minimum when asked, and nothing older than 1.2', () => {
     expect(config(['--cert-dir', '/d', '--tls-min-version', '1.3']).tlsMinVersion).toBe('TLSv1.3');
     expect(problems(['--cert-dir', '/d', '--tls-min-version', '1.0'])).toEqual(['--tls-min-version: "1.0" is not 1.2 or 1.3 (older TLS versions are not offered)']);
@@ -115,12 +135,21 @@ describe('parseInvocation', () => {
       HOTCERT_LOG_LEVEL: 'debug',
       HOTCERT_SHUTDOWN_TIMEOUT: '5s',
       HOTCERT_TLS_MIN_VERSION: '1.3',
+      HOTCERT_TLS_TICKET_KEY_LIFETIME: '1h',
+      HOTCERT_TLS_HANDSHAKE_TIMEOUT: '3s',
+      HOTCERT_HTTP_HEADERS_TIMEOUT: '4s',
+      HOTCERT_HTTP_REQUEST_TIMEOUT: '0',
+      HOTCERT_HTTP_KEEP_ALIVE_TIMEOUT: '65s',
+      HOTCERT_MAX_CONNECTIONS: '5000',
     };
     expect(config([], env)).toEqual({
       tlsMinVersion: 'TLSv1.3',
       sni: [],
       clientCa: undefined,
       requireClientCert: false,
+      clientCrl: undefined,
+      ticketKeyLifetimeMs: 3_600_000,
+      limits: { handshakeTimeoutMs: 3_000, headersTimeoutMs: 4_000, requestTimeoutMs: 0, keepAliveTimeoutMs: 65_000, maxConnections: 5_000 },
       recycleAfterRotationMs: 0,
       redis: undefined,
       drainDelayMs: 0,
