@@ -16,6 +16,8 @@ export interface ListenTarget {
   readonly label: string;
   /** The setting that controls the port, for messages: `--port`. */
   readonly setting: string;
+  /** Pending connections the kernel queues before `accept` (capped by net.core.somaxconn). @default 511 */
+  readonly backlog?: number;
 }
 
 /** Listens, or fails with `HOTCERT_ERR_LISTEN` naming the address, the cause and the setting. */
@@ -38,7 +40,7 @@ export function listen(server: Server, target: ListenTarget): Promise<void> {
     };
     server.once('error', onError);
     server.once('listening', onListening);
-    server.listen(target.port, target.host);
+    server.listen({ port: target.port, host: target.host, backlog: target.backlog ?? 511 });
   });
 }
 

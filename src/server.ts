@@ -433,7 +433,9 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
   const close = (): Promise<void> => (closing ??= shutdown());
 
   try {
-    await listen(httpsServer, { host, port, label: 'TLS', setting: '--port' });
+    // A deep accept queue: under a burst of connections the kernel holds them for the handshake
+    // timeout to judge, instead of dropping SYNs that clients then retry seconds later.
+    await listen(httpsServer, { host, port, label: 'TLS', setting: '--port', backlog: 4096 });
     listening = true;
     if (metricsServer && options.metrics !== false) {
       await listen(metricsServer, {
