@@ -238,7 +238,16 @@ describe('rendered chart (Helm 3, defaults unless said otherwise)', () => {
   });
 
   it('puts thresholds from values into the alert rules', async () => {
-    const objects = await render(helm3.binary, ['--set', 'prometheusRule.enabled=true', '--set', 'prometheusRule.expiringSoonDays=30', '--set', 'prometheusRule.for.reloadFailing=20m']);
+    const objects = await render(helm3.binary, [
+      '--set',
+      'prometheusRule.enabled=true',
+      '--set',
+      'prometheusRule.expiringSoonDays=30',
+      '--set',
+      'prometheusRule.for.reloadFailing=20m',
+      '--set',
+      'prometheusRule.clientCrlExpiringSoonHours=48',
+    ]);
     const rules = find(objects, 'PrometheusRule').spec.groups.flatMap((g: { rules: unknown[] }) => g.rules) as Array<{ alert: string; expr: string; for: string }>;
     expect(rules.map((r) => r.alert ?? `record ${(r as { record?: string }).record}`)).toEqual([
       'HotcertCertificateExpiringSoon',
@@ -248,12 +257,15 @@ describe('rendered chart (Helm 3, defaults unless said otherwise)', () => {
       'HotcertReloadFailing',
       'HotcertTLSHandshakeErrors',
       'HotcertKubernetesWatchDown',
+      'HotcertClientCrlExpiringSoon',
+      'HotcertClientCrlStale',
       'record hotcert:served_certificates:count',
       'HotcertReplicasServeDifferentCertificates',
       'HotcertRedisDown',
     ]);
     expect(rules.find((r) => r.alert === 'HotcertCertificateExpiringSoon')?.expr).toContain('< 30 * 86400');
     expect(rules.find((r) => r.alert === 'HotcertReloadFailing')?.for).toBe('20m');
+    expect(rules.find((r) => r.alert === 'HotcertClientCrlExpiringSoon')?.expr).toContain('< 48 * 3600');
   });
 
   it('ships a helm test that opens a WSS connection with the Secret\'s CA', () => {
