@@ -29,6 +29,7 @@ export {
   REJECTION_REASONS,
   validateMaterial,
   type CandidateFiles,
+  type IssuedCrl,
   type PemFile,
   type Rejection,
   type RejectionReason,
@@ -49,3 +50,6 @@ export { createKubeApi, loadKubeConfig, kubeConfigSource, KubeApiError, type Kub
 export { type KubernetesOptions, type SecretReference } from './k8s/kubernetes.js';
 export { type PodReference } from './k8s/event-recorder.js';
 export { clientCertificateOf, type ClientCertificate, type HandshakeWithClientCertificate } from './client-certificate.js';
+export { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connection-limits.js';
+export { ClientTrust, UNTRUSTED_REASONS, type TrustVerdict, type UntrustedReason } from './client-trust.js';
+export { RevocationList } from './crl.js';
