@@ -13,7 +13,7 @@ import { io as connect, type Socket } from 'socket.io-client';
 import { clientCertificateOf } from '../../src/client-certificate.js';
 import type { HotcertServer } from '../../src/server.js';
 import { TestPki, type Leaf } from '../support/certs.js';
-import { eventually } from '../support/eventually.js';
+import { eventually, sleep } from '../support/eventually.js';
 import { memoryLogger, metricValue, startHotcert, tempDir } from '../support/hotcert.js';
 import { kubeletWrite } from '../support/kubelet.js';
 
@@ -121,7 +121,7 @@ describe('mTLS with a reloading client CA bundle', () => {
     return new Promise((resolve, reject) => socket.once('connect', () => resolve(socket)).once('connect_error', reject));
   }
 
-  it('accepts clients of the CAs in the bundle, refuses the rest, shows the subject, and rotates the CA without dropping anyone', async () => {
+  it('accepts clients of the CAs in the bundle, refuses the rest, shows the subject, and rotates the CA dropping only the clients of the CA removed', async () => {
     dir = await tempDir();
     const serverPki = await TestPki.create();
     const [oldCa, newCa] = [await TestPki.create(), await TestPki.create()];
@@ -131,7 +131,7 @@ describe('mTLS with a reloading client CA bundle', () => {
     const bundle = join(dir.path, 'clients.pem');
     await writeFile(bundle, oldCa.caPem);
     const log = memoryLogger();
-    server = await startHotcert({ certificate: { certDir: join(dir.path, 'tls') }, clientCa: bundle, requireClientCert: true, logger: log.logger });
+    server = await startHotcert({ certificate: { certDir: join(dir.path, 'tls') }, clientCa: bundle, requireClientCert: true, logger: log.logger, trustChangeWindowMs: 300 });
     server.io.on('connection', (socket) => socket.on('whoami', (ack: (subject: string | undefined) => void) => ack(clientCertificateOf(socket)?.subject)));
     const ca = serverPki.caPem;
 
@@ -142,15 +142,20 @@ describe('mTLS with a reloading client CA bundle', () => {
     await eventually(async () => expect(await metricValue(server!, 'hotcert_tls_handshake_errors_total')).toBeGreaterThanOrEqual(1));
     expect(await metricValue(server, 'hotcert_certificate_not_after_timestamp_seconds', { role: 'client_ca', subject_cn: 'hotcert test root CA' })).toBeGreaterThan(0);
 
-    // Rotation, step 1: both CAs trusted.
+    // Rotation, step 1: both CAs trusted; the connected socket of the old CA stays.
     await writeFile(bundle, oldCa.caPem + newCa.caPem);
-    await eventually(() => client(server!.port, ca, bob), { timeoutMs: 3_000, intervalMs: 100 });
+    const bobSocket = await eventually(() => client(server!.port, ca, bob), { timeoutMs: 3_000, intervalMs: 100 });
     await client(server.port, ca, alice);
-    // Step 2: only the new CA. New handshakes from the old CA are refused; the connected socket stays.
-    await writeFile(bundle, newCa.caPem);
-    await eventually(async () => expect(await client(server!.port, ca, alice).then(() => 'accepted', () => 'refused')).toBe('refused'), { timeoutMs: 3_000, intervalMs: 100 });
+    await sleep(500);
     expect(aliceSocket.connected).toBe(true);
     expect(await aliceSocket.emitWithAck('whoami')).toBe('CN=alice');
+    // Step 2: only the new CA. New handshakes from the old CA are refused, its connected sockets
+    // are closed (within the window), the new CA's stay.
+    await writeFile(bundle, newCa.caPem);
+    await eventually(async () => expect(await client(server!.port, ca, alice).then(() => 'accepted', () => 'refused')).toBe('refused'), { timeoutMs: 3_000, intervalMs: 100 });
+    await eventually(() => expect(aliceSocket.connected).toBe(false), { timeoutMs: 3_000 });
+    expect(bobSocket.connected).toBe(true);
+    expect(await bobSocket.emitWithAck('whoami')).toBe('CN=bob');
     await client(server.port, ca, bob);
 
     // A bundle that is not a CA is refused; the last good bundle keeps working.
