@@ -320,6 +320,7 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
     pairOf: pairForName,
     clock,
     logger,
+    mtls: options.clientCa !== undefined,
     windowMs: options.trustChangeWindowMs ?? 30_000,
     ticketKeyLifetimeMs: options.ticketKeyLifetimeMs ?? 12 * 3_600_000,
     onResumption: (result) => metrics.tlsResumptions.inc({ result }),

@@ -16,6 +16,7 @@ import { ClientTrust, type UntrustedReason } from './client-trust.js';
 import type { Clock } from './clock.js';
 import type { Logger } from './logger.js';
 import { longTimeout, type LongTimer } from './long-timer.js';
+import type { CertificateMaterial } from './material.js';
 import type { Reloader } from './reloader.js';
 
 export type TicketKeyRotationReason = 'trust_changed' | 'lifetime';
@@ -27,6 +28,8 @@ export interface TrustGuardOptions {
   readonly pairOf: (servername: string | false | null | undefined) => string;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** mTLS is on (a client CA bundle): without it only resumptions are counted and the keys rotated. */
+  readonly mtls: boolean;
   /** Spread closes of connections that lost trust, and expiry closes, over up to this many ms. */
   readonly windowMs: number;
   /** Replace the ticket keys this often; 0 never (only on trust changes). */
@@ -55,6 +58,8 @@ export class TrustGuard {
   readonly #connections = new Map<TLSSocket, Authenticated>();
   readonly #intermediates = new Map<string, X509Certificate>();
   readonly #pairTrust = new Map<string, string>();
+  /** One verdict-maker per served material, not one per handshake. */
+  readonly #trusts = new WeakMap<CertificateMaterial, ClientTrust>();
   readonly #random: () => number;
   #lifetimeTimer: LongTimer | undefined;
   #stopped = false;
@@ -76,11 +81,21 @@ export class TrustGuard {
 
   #trustOf(certificate: string): ClientTrust | undefined {
     const material = this.#options.reloader.status(certificate)?.material;
-    return material && ClientTrust.of(material);
+    if (!material) return undefined;
+    let trust = this.#trusts.get(material);
+    if (!trust) {
+      trust = ClientTrust.of(material);
+      this.#trusts.set(material, trust);
+    }
+    return trust;
   }
 
   #onSecureConnection(socket: TLSSocket): void {
     const reused = socket.isSessionReused();
+    if (!this.#options.mtls) {
+      if (reused) this.#options.onResumption?.('resumed');
+      return;
+    }
     const certificate = this.#options.pairOf(socket.servername);
     const trust = this.#trustOf(certificate);
     if (!trust?.enabled) {
