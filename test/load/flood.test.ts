@@ -138,7 +138,7 @@ describe('connection floods (a real hotcert serve process)', () => {
     const { port, metricsPort, ca, pid } = await serve(['--tls-handshake-timeout', `${HANDSHAKE_TIMEOUT_S}s`, '--http-headers-timeout', `${HEADERS_TIMEOUT_S}s`]);
     const echoers = await startEchoers(port, ca, 200, 500);
     await sleep(1_000);
-    const baseline = { fds: openFds(pid), rss: rssMiB(pid) };
+    const baseline = { fds: openFds(pid), rss: rssMiB(pid), heap: (await metric(metricsPort, 'nodejs_heap_size_used_bytes', '')) / 2 ** 20 };
     echoers.latencies.length = 0;
     await sleep(5_000);
     const quiet = [...echoers.latencies];
@@ -186,7 +186,10 @@ describe('connection floods (a real hotcert serve process)', () => {
     await eventually(() => expect(openFds(pid)).toBeLessThanOrEqual(baseline.fds + 5), { timeoutMs: 15_000, intervalMs: 250 });
     await sleep(5_000);
     const afterSecond = rssMiB(pid);
-    console.log(`flood: baseline ${baseline.fds} fds ${baseline.rss.toFixed(1)} MiB RSS; 15 s after the attack ${openFds(pid)} fds ${afterFirst.toFixed(1)} MiB; after a second idle flood ${afterSecond.toFixed(1)} MiB`);
+    const heapMiB = async () => (await metric(metricsPort, 'nodejs_heap_size_used_bytes', '')) / 2 ** 20;
+    console.log(
+      `flood: baseline ${baseline.fds} fds ${baseline.rss.toFixed(1)} MiB RSS (${baseline.heap.toFixed(1)} MiB JS heap used); 15 s after the attack ${openFds(pid)} fds ${afterFirst.toFixed(1)} MiB; after a second idle flood ${afterSecond.toFixed(1)} MiB RSS (${(await heapMiB()).toFixed(1)} MiB JS heap used)`,
+    );
     expect(afterSecond).toBeLessThanOrEqual(afterFirst * 1.1 + 8);
     expect(echoers.disconnects).toEqual([]);
     await echoers.stop();
