@@ -11,7 +11,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { describeCertificate, formatDistinguishedName, notAfterMs, type CertificateInfo } from './certificate-info.js';
 import { systemErrorCode } from './errors.js';
 import { validateMaterial, type RejectionReason } from './material.js';
-import { readCandidate, type CertificatePaths } from './read-candidate.js';
+import { fileTypeName, readCandidate, type CertificatePaths } from './read-candidate.js';
 import { certificatePaths, type CertificateLocation } from './server.js';
 
 export type FindingStatus = 'ok' | 'info' | 'warn' | 'error';
@@ -91,7 +91,7 @@ async function checkFile(path: string, role: string, optional: boolean, env: Che
   try {
     const info = await stat(path);
     if (!info.isFile()) {
-      return { status: 'error', check: 'file_readable', file: path, message: `the ${role} path is not a regular file`, fix: `point it at the ${role} file itself` };
+      return { status: 'error', check: 'file_readable', file: path, message: `the ${role} path is ${fileTypeName(info)}, not a regular file`, fix: `point it at the ${role} file itself` };
     }
     const facts = `${info.size} bytes, mode ${mode(info.mode)}, owner uid ${info.uid} gid ${info.gid}`;
     try {

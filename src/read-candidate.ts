@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { systemErrorCode } from './errors.js';
 import type { CandidateFiles, PemFile, Rejection } from './material.js';
 
@@ -42,6 +42,21 @@ class FileTooLargeError extends Error {
   readonly code = 'EFBIG';
 }
 
+/** What a path that is not a regular file is, for messages. */
+export function fileTypeName(stats: Stats): string {
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isFIFO()) return 'a named pipe (FIFO)';
+  if (stats.isCharacterDevice()) return 'a character device';
+  if (stats.isBlockDevice()) return 'a block device';
+  if (stats.isSocket()) return 'a socket';
+  if (stats.isSymbolicLink()) return 'a symbolic link';
+  return 'not a regular file';
+}
+
+class NotRegularFileError extends Error {
+  readonly code = 'ENOTREG';
+}
+
 /**
  * Reads a whole file, refusing (without reading it all) one larger than `maxBytes`. Synchronous on
  * purpose: certificate files are a few KiB on a local (usually tmpfs) mount, where one blocking read
@@ -49,10 +64,13 @@ class FileTooLargeError extends Error {
  * read of a pair ten times slower under load.
  */
 function readLimited(path: string, maxBytes: number): Buffer {
-  const fd = openSync(path, 'r');
+  // Non-blocking: opening a named pipe for reading would otherwise wait for a writer, with the
+  // event loop stopped. Then anything that is not a regular file is refused before a read.
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const stats = fstatSync(fd);
-    if (!stats.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
+    if (stats.isDirectory()) throw Object.assign(new Error('it is a directory, not a file'), { code: 'EISDIR' });
+    if (!stats.isFile()) throw new NotRegularFileError(`it is ${fileTypeName(stats)}, not a regular file: point it at the certificate file itself`);
     if (stats.size > maxBytes) throw new FileTooLargeError(`${stats.size} bytes is larger than the ${maxBytes}-byte limit for certificate files`);
     const buffer = Buffer.alloc(Math.min(maxBytes + 1, Math.max(stats.size + 1, 4096)));
     let length = 0;

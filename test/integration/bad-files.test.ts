@@ -1,10 +1,11 @@
 /**
  * The file fault matrix beyond the core rejection reasons: odd but intact encodings are accepted;
- * encrypted and unsupported keys, huge files, symlink loops and partial writes are refused with a
+ * encrypted and unsupported keys, huge files, named pipes, symlink loops and partial writes are refused with a
  * clear reason while the last good certificate keeps serving; a storm of rotations ends on the
  * last one without a rejection.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { open, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -107,6 +108,20 @@ describe('bad files', () => {
     expect(message).toMatch(/tls\.key: cannot read: too many levels of symbolic links \(a symlink loop\) \(ELOOP\)/);
     await rm(join(dir.path, 'tls.key'));
     await symlink(join('..data', 'tls.key'), join(dir.path, 'tls.key'));
+    await recover();
+  });
+
+  it('refuses a named pipe in place of tls.crt without blocking: the last good certificate keeps serving', async () => {
+    const fifo = join(dir.path, 'pipe.crt');
+    execFileSync('mkfifo', [fifo]);
+    const message = await rejected('read_error', async () => {
+      await rm(join(dir.path, 'tls.crt'));
+      await symlink(fifo, join(dir.path, 'tls.crt'));
+    });
+    expect(message).toMatch(/tls\.crt: cannot read: it is a named pipe \(FIFO\), not a regular file/);
+    await rm(join(dir.path, 'tls.crt'));
+    await rm(fifo);
+    await symlink(join('..data', 'tls.crt'), join(dir.path, 'tls.crt'));
     await recover();
   });
 

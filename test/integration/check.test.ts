@@ -49,6 +49,17 @@ const CASES: readonly Case[] = [
     says: [/ERROR .*: the certificate directory does not exist/, /fix: check --cert-dir against the volumeMounts mountPath/],
   },
   {
+    name: 'a named pipe instead of the certificate (reported, not read)',
+    layout: async (dir, good) => {
+      const { writeFile } = await import('node:fs/promises');
+      const { execFileSync } = await import('node:child_process');
+      execFileSync('mkfifo', [`${dir}/tls.crt`]);
+      await writeFile(`${dir}/tls.key`, good.keyPem);
+    },
+    exit: 1,
+    says: [/ERROR .*\/tls\.crt: the certificate path is a named pipe \(FIFO\), not a regular file/, /would NOT serve/],
+  },
+  {
     name: 'garbage instead of a certificate',
     layout: secret((good) => ({ ...good.secretFiles, 'tls.crt': 'not a certificate\n' })),
     exit: 1,

@@ -3,7 +3,8 @@
  * rotation, SIGHUP, and a graceful SIGTERM that tells connected sockets and exits 0.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { chmod, readFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { io as connect } from 'socket.io-client';
@@ -79,6 +80,16 @@ describe('hotcert CLI', () => {
     const { code, stderr } = await runCli(['--cert-dir', join(dir.path, 'missing'), ...LOCAL]);
     expect(code).toBe(3);
     expect(stderr).toMatch(/missing\/tls\.crt: cannot read: the file does not exist/);
+  });
+
+  it('exits 3 at start-up, without hanging, when tls.crt is a named pipe', async () => {
+    const leaf = await pki.leaf();
+    const fifo = join(dir.path, 'pipe.crt');
+    execFileSync('mkfifo', [fifo]);
+    await writeFile(join(dir.path, 'only.key'), leaf.keyPem);
+    const { code, stderr } = await runCli(['--cert', fifo, '--key', join(dir.path, 'only.key'), ...LOCAL]);
+    expect(code).toBe(3);
+    expect(stderr).toMatch(/pipe\.crt: cannot read: it is a named pipe \(FIFO\), not a regular file/);
   });
 
   it.each([
