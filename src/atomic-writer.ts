@@ -4,8 +4,10 @@
  * `..data_tmp` at it, `rename(..data_tmp, ..data)` (the atomic step), create the user-visible
  * `name -> ..data/name` symlinks once, then remove the previous hidden directory.
  */
-import { chmod, lstat, mkdir, readlink, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readlink, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { join } from 'node:path';
+import { ErrorCodes, HotcertError } from './errors.js';
 
 const DATA = '..data';
 const DATA_TMP = '..data_tmp';
@@ -20,11 +22,50 @@ function timestampedName(): string {
 }
 
 async function exists(path: string): Promise<boolean> {
+  return (await lstatOrUndefined(path)) !== undefined;
+}
+
+async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
   try {
-    await lstat(path);
-    return true;
+    return await lstat(path);
   } catch {
-    return false;
+    return undefined;
+  }
+}
+
+/** A timestamped data directory's name: `..` and one path component, never `..data` or a path. */
+function isDataDirName(name: string): boolean {
+  return /^\.\.[^/\\]+$/.test(name) && name !== DATA && name !== DATA_TMP;
+}
+
+function unsafe(message: string): HotcertError {
+  return new HotcertError(ErrorCodes.UNSAFE_PATH, `${message}; refusing to write there (remove the entry, or choose another directory)`);
+}
+
+/**
+ * The writer deletes the directory `..data` pointed to before: a `..data` (committed to a checkout,
+ * say) that points out of the mount would make it delete any directory the user can. So the mount
+ * must be a real directory, `..data` and `..data_tmp` links to one of its own `..` directories, and
+ * every file it writes either absent or a link into `..data`.
+ */
+async function assertSafeMount(dir: string, names: readonly string[]): Promise<void> {
+  const info = await lstatOrUndefined(dir);
+  if (info === undefined) return;
+  if (!info.isDirectory()) throw unsafe(`${dir} is ${info.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}, not the mount directory itself`);
+  for (const entry of await readdir(dir)) {
+    const path = join(dir, entry);
+    const entryInfo = await lstat(path);
+    if (entry === DATA || entry === DATA_TMP) {
+      if (!entryInfo.isSymbolicLink()) throw unsafe(`${path} is not a symbolic link`);
+      const target = await readlink(path);
+      const targetInfo = isDataDirName(target) ? await lstatOrUndefined(join(dir, target)) : undefined;
+      if (!targetInfo?.isDirectory()) throw unsafe(`${path} points to ${JSON.stringify(target)}, which is not one of the mount's own ..-directories`);
+    } else if (names.includes(entry) && entryInfo.isSymbolicLink()) {
+      const target = await readlink(path);
+      if (target !== join(DATA, entry)) throw unsafe(`${path} points to ${JSON.stringify(target)}, not ${join(DATA, entry)}`);
+    } else if (names.includes(entry)) {
+      throw unsafe(`${path} is a file of its own, not a link into ${DATA}`);
+    }
   }
 }
 
@@ -38,6 +79,7 @@ export async function kubeletWrite(
   modes: Readonly<Record<string, number>> = {},
   onFlip?: () => void,
 ): Promise<void> {
+  await assertSafeMount(dir, Object.keys(files));
   await mkdir(dir, { recursive: true });
   const previous = (await exists(join(dir, DATA))) ? await readlink(join(dir, DATA)) : undefined;
   const target = timestampedName();
@@ -54,5 +96,8 @@ export async function kubeletWrite(
   for (const name of Object.keys(files)) {
     if (!(await exists(join(dir, name)))) await symlink(join(DATA, name), join(dir, name));
   }
-  if (previous !== undefined && previous !== target) await rm(join(dir, previous), { recursive: true, force: true });
+  // Only ever a `..` directory directly inside the mount, and never through a link.
+  if (previous !== undefined && previous !== target && isDataDirName(previous) && (await lstatOrUndefined(join(dir, previous)))?.isDirectory()) {
+    await rm(join(dir, previous), { recursive: true, force: true });
+  }
 }

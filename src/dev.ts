@@ -3,7 +3,8 @@
  * it) and a short-lived localhost leaf, re-issued with a new key on a timer and written the
  * kubelet's way into `DIR/mount/`, served through the very same file source as production.
  */
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, writeFile } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { kubeletWrite } from './atomic-writer.js';
@@ -13,6 +14,7 @@ import type { Logger } from './logger.js';
 import { runUntilSignal, type ProcessSignals } from './serve.js';
 import { createHotcertServer, DEFAULT_CERTIFICATE } from './server.js';
 import { issueCertificate, loadIssuer, type IssuedCertificate } from './x509-issuer.js';
+import { ErrorCodes, HotcertError } from './errors.js';
 
 const DAY_MS = 86_400_000;
 const CA_LIFETIME_MS = 3650 * DAY_MS;
@@ -36,9 +38,35 @@ export function devPaths(dir: string): DevPaths {
   return { dir: root, caCert: join(root, 'ca.crt'), caKey: join(root, 'ca.key'), mount: join(root, 'mount') };
 }
 
+/**
+ * The CA key signs certificates the user's browser trusts: it must be a regular file of this user,
+ * readable by nobody else. A link (which could lead anywhere) or another owner's file is refused;
+ * a mode that lets others read it is narrowed to 0600, and said.
+ */
+async function guardCaKey(path: string, out: DevOutput): Promise<void> {
+  let info: Stats;
+  try {
+    info = await lstat(path);
+  } catch {
+    return; // none yet: it is created with mode 0600
+  }
+  const uid = process.getuid?.();
+  if (!info.isFile()) {
+    throw new HotcertError(ErrorCodes.UNSAFE_PATH, `${path}: the development CA key is ${info.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}; remove it (a new CA is created) or replace it with the key file itself`);
+  }
+  if (uid !== undefined && info.uid !== uid) {
+    throw new HotcertError(ErrorCodes.UNSAFE_PATH, `${path}: the development CA key belongs to uid ${info.uid}, not to this user (uid ${uid}); remove it or use another --dir`);
+  }
+  if ((info.mode & 0o077) !== 0) {
+    await chmod(path, 0o600);
+    out.write(`The development CA key ${path} was readable by others (mode 0${(info.mode & 0o777).toString(8)}): set it to 0600.\n`);
+  }
+}
+
 /** Loads the development CA, or creates it (key mode 0600) when there is none or it is unusable. */
 export async function loadOrCreateCa(paths: DevPaths, now: number, out: DevOutput): Promise<IssuedCertificate> {
   await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+  await guardCaKey(paths.caKey, out);
   try {
     const [certPem, keyPem] = await Promise.all([readFile(paths.caCert, 'utf8'), readFile(paths.caKey, 'utf8')]);
     const certificate = new X509Certificate(certPem);

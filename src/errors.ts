@@ -12,6 +12,8 @@ export const ErrorCodes = {
   INVALID_OPTION: 'HOTCERT_ERR_INVALID_OPTION',
   /** A certificate pair name is unknown to the reloader. */
   UNKNOWN_CERTIFICATE: 'HOTCERT_ERR_UNKNOWN_CERTIFICATE',
+  /** A path hotcert would write, delete or read a secret from is not what it must be (a link out, wrong owner); the CLI exits with 2. */
+  UNSAFE_PATH: 'HOTCERT_ERR_UNSAFE_PATH',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -17,6 +17,7 @@ export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 export function exitCodeFor(error: unknown): ExitCodeValue {
   switch ((error as { code?: unknown } | null)?.code) {
     case ErrorCodes.CONFIG:
+    case ErrorCodes.UNSAFE_PATH:
       return ExitCode.CONFIG;
     case ErrorCodes.NO_CERTIFICATE:
       return ExitCode.NO_CERTIFICATE;

@@ -3,11 +3,12 @@
  * kubelet's way, and a Node socket.io-client trusting the printed CA staying connected.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { lstat, readFile, readlink, stat } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, readlink, rename, stat, symlink, writeFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { io as connect } from 'socket.io-client';
 import { eventually } from '../support/eventually.js';
+import { runCli } from '../support/cli.js';
 import { startDev } from '../support/dev-cli.js';
 import { tempDir } from '../support/hotcert.js';
 import { probe } from '../support/tls-probe.js';
@@ -68,5 +69,35 @@ describe('hotcert dev', () => {
     } finally {
       await second.stop();
     }
+  });
+
+  it('refuses a mount whose ..data points out of it, and deletes nothing there (a committed link in a checkout)', async () => {
+    const victim = join(dir.path, 'victim');
+    await mkdir(join(victim, 'precious'), { recursive: true });
+    await writeFile(join(victim, 'precious', 'notes.txt'), 'keep me');
+    const mount = join(dir.path, 'mount');
+    await mkdir(mount, { recursive: true });
+    await symlink(join('..', 'victim'), join(mount, '..data'));
+    const { code, stderr } = await runCli(['dev', '--dir', dir.path, '--port', '0', '--metrics-port', '0', '--rotate-every', '0']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/mount\/\.\.data points to "\.\.\/victim", which is not one of the mount's own \.\.-directories; refusing to write there/);
+    expect(await readFile(join(victim, 'precious', 'notes.txt'), 'utf8')).toBe('keep me');
+  });
+
+  it('refuses a CA key that is a link, and narrows a CA key readable by others to 0600', async () => {
+    const first = await startDev(dir.path, '0');
+    await first.stop();
+    const key = join(dir.path, 'ca.key');
+    await chmod(key, 0o644);
+    const second = await startDev(dir.path, '0');
+    await second.stop();
+    expect(second.cli.stdout()).toMatch(/ca\.key was readable by others \(mode 0644\): set it to 0600/);
+    expect((await stat(key)).mode & 0o777).toBe(0o600);
+
+    await rename(key, join(dir.path, 'elsewhere.key'));
+    await symlink(join(dir.path, 'elsewhere.key'), key);
+    const { code, stderr } = await runCli(['dev', '--dir', dir.path, '--port', '0', '--metrics-port', '0', '--rotate-every', '0']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/ca\.key: the development CA key is a symbolic link/);
   });
 });
