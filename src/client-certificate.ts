@@ -22,10 +22,20 @@ export interface ClientCertificate {
   readonly authorizationError: string | undefined;
 }
 
-/** `socket.handshake` with the mTLS client certificate, when the client presented one. */
-export type HandshakeWithClientCertificate = Socket['handshake'] & { clientCertificate?: ClientCertificate };
+/**
+ * `socket.handshake` with the mTLS client certificate: `clientCertificate` only when it verified
+ * against the client CA bundle; a certificate that did not (self-signed, another CA, revoked) is
+ * under `unverifiedClientCertificate` and must never be used to authorise.
+ */
+export type HandshakeWithClientCertificate = Socket['handshake'] & {
+  clientCertificate?: ClientCertificate;
+  unverifiedClientCertificate?: ClientCertificate;
+};
 
-/** The certificate a socket's client presented over mTLS (`socket.handshake.clientCertificate`). */
+/**
+ * The verified client certificate of a socket (`socket.handshake.clientCertificate`), or
+ * `undefined` when the client presented none or one that did not verify.
+ */
 export function clientCertificateOf(socket: Socket): ClientCertificate | undefined {
   return (socket.handshake as HandshakeWithClientCertificate).clientCertificate;
 }
@@ -39,13 +49,17 @@ function dn(parts: Record<string, string | string[] | undefined> | undefined): s
   );
 }
 
-/** Adds `socket.handshake.clientCertificate` for every connection that presented a certificate. */
+/**
+ * Adds `socket.handshake.clientCertificate` for every connection whose certificate verified, and
+ * `unverifiedClientCertificate` for those that presented one that did not.
+ */
 export function exposeClientCertificate(io: Server): void {
   io.use((socket, next) => {
     const tlsSocket = socket.request.socket as TLSSocket;
     const peer = typeof tlsSocket.getPeerCertificate === 'function' ? tlsSocket.getPeerCertificate() : undefined;
     if (peer && Object.keys(peer).length > 0) {
-      (socket.handshake as HandshakeWithClientCertificate).clientCertificate = Object.freeze({
+      const field = tlsSocket.authorized ? 'clientCertificate' : 'unverifiedClientCertificate';
+      (socket.handshake as HandshakeWithClientCertificate)[field] = Object.freeze({
         subject: dn(peer.subject as unknown as Record<string, string>),
         issuer: dn(peer.issuer as unknown as Record<string, string>),
         serialNumber: peer.serialNumber.toUpperCase(),

@@ -1,0 +1,89 @@
+/**
+ * README's mTLS middleware example, run as written (taken from README.md by its `example:` tag):
+ * with `--client-ca` but without `--require-client-cert`, a self-signed `CN=billing` impostor and a
+ * trusted client with another name are refused, the trusted `CN=billing` client is let in, and the
+ * impostor's certificate is only ever under `unverifiedClientCertificate`.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { io as connect } from 'socket.io-client';
+import { clientCertificateOf, type HandshakeWithClientCertificate } from '../../src/client-certificate.js';
+import type { HotcertServer } from '../../src/server.js';
+import { issueCertificate } from '../../src/x509-issuer.js';
+import { TestPki } from '../support/certs.js';
+import { startHotcert, tempDir } from '../support/hotcert.js';
+import { kubeletWrite } from '../support/kubelet.js';
+
+/** The fenced block that follows `<!-- example: NAME ... -->` in README.md. */
+function readmeExample(name: string): string {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const match = new RegExp(`<!-- example: ${name}\\b[^>]*-->\\s*\`\`\`ts\\n([\\s\\S]*?)\`\`\``).exec(readme);
+  if (!match?.[1]) throw new Error(`README.md has no example tagged ${name}`);
+  return match[1];
+}
+
+describe("README's mTLS middleware example", () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let server: HotcertServer | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+    await dir.remove();
+  });
+
+  it('refuses a self-signed impostor and a trusted client of another name, and lets the trusted one in', async () => {
+    dir = await tempDir();
+    const [serverPki, clients] = [await TestPki.create(), await TestPki.create()];
+    await kubeletWrite(join(dir.path, 'tls'), (await serverPki.leaf()).secretFiles);
+    const bundle = join(dir.path, 'clients.pem');
+    await writeFile(bundle, clients.caPem);
+    server = await startHotcert({ certificate: { certDir: join(dir.path, 'tls') }, clientCa: bundle });
+    const hot = server;
+    new Function('hot', 'clientCertificateOf', readmeExample('mtls-middleware'))(hot, clientCertificateOf);
+    const seen: HandshakeWithClientCertificate[] = [];
+    hot.io.on('connection', (socket) => seen.push(socket.handshake as HandshakeWithClientCertificate));
+
+    const now = Date.now();
+    const impostor = await issueCertificate({ commonName: 'billing', notBefore: new Date(now - 60_000), notAfter: new Date(now + 86_400_000) });
+    const billing = await clients.leaf({ commonName: 'billing' });
+    const other = await clients.leaf({ commonName: 'billing-reports' });
+    const attempt = (identity: { cert: string; key: string }) =>
+      new Promise<string>((resolve) => {
+        const socket = connect(`https://localhost:${hot.port}`, { ca: serverPki.caPem, transports: ['websocket'], reconnection: false, forceNew: true, ...identity });
+        socket.once('connect', () => {
+          socket.close();
+          resolve('accepted');
+        });
+        socket.once('connect_error', (error) => {
+          socket.close();
+          resolve(error.message);
+        });
+      });
+
+    expect(await attempt({ cert: impostor.certPem, key: impostor.keyPem })).toBe('not allowed');
+    expect(await attempt({ cert: other.chainPem, key: other.keyPem })).toBe('not allowed');
+    expect(await attempt({ cert: billing.chainPem, key: billing.keyPem })).toBe('accepted');
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.clientCertificate).toMatchObject({ subject: 'CN=billing', authorized: true });
+  });
+
+  it('keeps an unverified certificate only under unverifiedClientCertificate', async () => {
+    dir = await tempDir();
+    const [serverPki, clients] = [await TestPki.create(), await TestPki.create()];
+    await kubeletWrite(join(dir.path, 'tls'), (await serverPki.leaf()).secretFiles);
+    const bundle = join(dir.path, 'clients.pem');
+    await writeFile(bundle, clients.caPem);
+    server = await startHotcert({ certificate: { certDir: join(dir.path, 'tls') }, clientCa: bundle });
+    const seen: HandshakeWithClientCertificate[] = [];
+    server.io.on('connection', (socket) => seen.push(socket.handshake as HandshakeWithClientCertificate));
+    const now = Date.now();
+    const impostor = await issueCertificate({ commonName: 'billing', notBefore: new Date(now - 60_000), notAfter: new Date(now + 86_400_000) });
+    const socket = connect(`https://localhost:${server.port}`, { ca: serverPki.caPem, transports: ['websocket'], reconnection: false, forceNew: true, cert: impostor.certPem, key: impostor.keyPem });
+    await new Promise<void>((resolve, reject) => socket.once('connect', () => resolve()).once('connect_error', reject));
+    socket.close();
+    expect(seen[0]?.clientCertificate).toBeUndefined();
+    expect(seen[0]?.unverifiedClientCertificate).toMatchObject({ subject: 'CN=billing', authorized: false });
+  });
+});
