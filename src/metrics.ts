@@ -25,6 +25,8 @@ export interface HotcertMetricsOptions {
 
 const CERT_LABELS = ['certificate', 'role', 'serial_number', 'subject_cn'] as const;
 
+const MISNAMED_DEFAULT_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
+
 /** Buckets for trigger-to-swap: a swap takes milliseconds, the poll up to its interval. */
 const RELOAD_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -261,7 +263,13 @@ export class HotcertMetrics {
       this.reloads.inc({ certificate: event.certificate, result: 'rejected', trigger: event.trigger });
       this.rejections.inc({ certificate: event.certificate, reason: event.reason });
     });
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+    if (options.processMetrics ?? true) {
+      collectDefaultMetrics({ register: registry });
+      // prom-client names three gauges with a counter's `_total` suffix, which `promtool check
+      // metrics` rejects; the same figures remain, by type, in nodejs_active_handles,
+      // nodejs_active_requests and nodejs_active_resources.
+      for (const name of MISNAMED_DEFAULT_GAUGES) registry.removeSingleMetric(name);
+    }
   }
 
   /** Zero series exist from the start, so `rate()` and `increase()` see the first event. */

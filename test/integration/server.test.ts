@@ -110,8 +110,9 @@ describe('hotcert server', () => {
       .join('\n');
     const families = new Set(hotcertOnly.match(/^# TYPE (hotcert_\w+)/gm));
     expect(families.size).toBeGreaterThanOrEqual(13);
+    // The whole page, process metrics included, not only hotcert's own families.
     const promtool = run('promtool', ['check', 'metrics']);
-    promtool.child.stdin?.end(`${hotcertOnly}\n`);
+    promtool.child.stdin?.end(body);
     const { stdout, stderr } = await promtool;
     expect(`${stdout}${stderr}`.trim()).toBe('');
   });
