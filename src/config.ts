@@ -63,6 +63,8 @@ export interface ServeConfig extends ListenConfig {
   readonly drainDelayMs: number;
   /** `--transports`: the Socket.IO transports offered. */
   readonly transports: readonly SocketIoTransport[];
+  /** `--max-rooms-per-socket`: the default app's cap on rooms per socket. */
+  readonly maxRoomsPerSocket: number;
 }
 
 export type SocketIoTransport = 'polling' | 'websocket';
@@ -154,6 +156,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = Object.freeze([
   { flag: 'http-headers-timeout', kind: 'string', env: ['HOTCERT_HTTP_HEADERS_TIMEOUT'], value: 'DURATION', default: '10s', help: 'HTTP request headers on the TLS port must arrive within this time' },
   { flag: 'http-request-timeout', kind: 'string', env: ['HOTCERT_HTTP_REQUEST_TIMEOUT'], value: 'DURATION', default: '30s', help: 'a whole HTTP request (headers and body) must arrive within this time; 0 turns it off' },
   { flag: 'http-keep-alive-timeout', kind: 'string', env: ['HOTCERT_HTTP_KEEP_ALIVE_TIMEOUT'], value: 'DURATION', default: '5s', help: 'close an idle HTTP keep-alive connection after this time' },
+  { flag: 'max-rooms-per-socket', kind: 'string', env: ['HOTCERT_MAX_ROOMS_PER_SOCKET'], value: 'N', default: '100', help: 'default app: rooms one socket may be in at once' },
   { flag: 'max-connections', kind: 'string', env: ['HOTCERT_MAX_CONNECTIONS'], value: 'N', help: 'refuse new TCP connections at once above this many open ones (default: no limit)' },
   { flag: 'recycle-after-rotation', kind: 'string', env: ['HOTCERT_RECYCLE_AFTER_ROTATION'], value: 'DURATION', default: '0', help: 'after a swap, close connections still on the old certificate at random moments within this window, so clients reconnect onto the new one; 0 is off' },
   { flag: 'tls-min-version', kind: 'string', env: ['HOTCERT_TLS_MIN_VERSION'], value: 'VERSION', default: '1.2', help: 'lowest TLS version accepted: 1.2 or 1.3' },
@@ -515,6 +518,7 @@ function serveConfig(read: Reader, problems: string[], env: ConfigSources['env']
     requireClientCert,
     clientCrl,
     ticketKeyLifetimeMs: read.duration('tls-ticket-key-lifetime'),
+    maxRoomsPerSocket: read.count('max-rooms-per-socket', 1) ?? 100,
     limits,
     tlsMinVersion: tlsMinVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2',
     certificate: certificate && Object.freeze(certificate),

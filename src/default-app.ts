@@ -29,21 +29,36 @@ export function announcement(live: LiveCertificate): CertificateAnnouncement {
   return { serialNumber, fingerprint256, subject, issuer, validFrom, validTo, dnsNames, reloadedAt };
 }
 
+/** Socket.IO names a room after each socket's id (20 characters of base64url): those are private. */
+const SOCKET_ID = /^[A-Za-z0-9_-]{20}$/;
+
 function validRoom(room: unknown): room is string {
-  return typeof room === 'string' && room.length > 0 && room.length <= MAX_ROOM_LENGTH && !room.startsWith(RESERVED_ROOM_PREFIX);
+  return typeof room === 'string' && room.length > 0 && room.length <= MAX_ROOM_LENGTH && !room.startsWith(RESERVED_ROOM_PREFIX) && !SOCKET_ID.test(room);
 }
 
 function reply(ack: unknown, response: unknown): void {
   if (typeof ack === 'function') (ack as Ack)(response);
 }
 
-const ROOM_ERROR = `room must be a non-empty string of at most ${MAX_ROOM_LENGTH} characters, not starting with "${RESERVED_ROOM_PREFIX}"`;
+const ROOM_ERROR = `room must be a non-empty string of at most ${MAX_ROOM_LENGTH} characters, not starting with "${RESERVED_ROOM_PREFIX}" and not a socket id (20 letters, digits, - or _)`;
 
-/** `echo`, `join`, `leave`, `publish` for one socket. */
-export function installRelayHandlers(io: Server, socket: Socket): void {
+export interface RelayOptions {
+  /** Rooms one socket may be in at once (besides its own). @default 100 */
+  readonly maxRoomsPerSocket?: number;
+}
+
+export const DEFAULT_MAX_ROOMS_PER_SOCKET = 100;
+
+/** `echo`, `join`, `leave`, `publish` for one socket. Publishing to a room needs membership of it. */
+export function installRelayHandlers(io: Server, socket: Socket, options: RelayOptions = {}): void {
+  const maxRooms = options.maxRoomsPerSocket ?? DEFAULT_MAX_ROOMS_PER_SOCKET;
   socket.on('echo', (payload: unknown, ack: unknown) => reply(ack, payload));
   socket.on('join', async (room: unknown, ack: unknown) => {
     if (!validRoom(room)) return reply(ack, { ok: false, error: ROOM_ERROR } satisfies AckResult);
+    // socket.rooms holds the socket's own room too.
+    if (!socket.rooms.has(room) && socket.rooms.size - 1 >= maxRooms) {
+      return reply(ack, { ok: false, error: `a socket may be in at most ${maxRooms} rooms: leave one first` } satisfies AckResult);
+    }
     await socket.join(room);
     reply(ack, { ok: true } satisfies AckResult);
   });
@@ -55,6 +70,7 @@ export function installRelayHandlers(io: Server, socket: Socket): void {
   socket.on('publish', (message: unknown, ack: unknown) => {
     const room = (message as { room?: unknown } | null)?.room;
     if (!validRoom(room)) return reply(ack, { ok: false, error: ROOM_ERROR } satisfies AckResult);
+    if (!socket.rooms.has(room)) return reply(ack, { ok: false, error: 'join the room before publishing to it' } satisfies AckResult);
     io.to(room).emit('message', { room, data: (message as { data?: unknown }).data });
     reply(ack, { ok: true } satisfies AckResult);
   });

@@ -84,6 +84,7 @@ export async function serve(config: ServeConfig, logger: Logger, signals: Proces
     redis: redisOptions(config.redis),
     drainDelayMs: config.drainDelayMs,
     socketIo: { transports: [...config.transports] },
+    relay: { maxRoomsPerSocket: config.maxRoomsPerSocket },
     logger,
   });
   const live = server.reloader.current(DEFAULT_CERTIFICATE);

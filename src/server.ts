@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { Server as SocketIoServer, type ServerOptions as SocketIoOptions, type Socket } from 'socket.io';
 import { systemClock, type Clock } from './clock.js';
-import { announceCertificates, installRelayHandlers } from './default-app.js';
+import { announceCertificates, installRelayHandlers, type RelayOptions } from './default-app.js';
 import { ErrorCodes, HotcertError } from './errors.js';
 import { FileSource, type WatcherFactory } from './file-source.js';
 import { boundPort, listen } from './listen.js';
@@ -126,6 +126,8 @@ export interface HotcertServerOptions {
   readonly socketIo?: Partial<SocketIoOptions>;
   /** Install `echo`/`join`/`leave`/`publish` (DESIGN §5). `hotcert:certificate` is always sent. @default true */
   readonly defaultApp?: boolean;
+  /** Limits of the default app's relay (rooms per socket). */
+  readonly relay?: RelayOptions;
   /** Your handler for HTTP requests on the TLS port (everything but `/healthz` and `/socket.io/`); replaces the status page. */
   readonly requestHandler?: RequestListener;
   /** @default a silent logger */
@@ -344,7 +346,7 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
   io.on('connection', (socket) => {
     metrics.socketConnections.inc();
     socket.once('disconnect', (reason) => metrics.socketDisconnections.inc({ reason }));
-    if (options.defaultApp ?? true) installRelayHandlers(io, socket);
+    if (options.defaultApp ?? true) installRelayHandlers(io, socket, options.relay);
   });
   const stopAnnouncing = announceCertificates({ io, reloader, certificateOf });
   logReloaderEvents(reloader, logger);

@@ -62,12 +62,14 @@ describe('several replicas on one Redis', () => {
 
   it('delivers a room message published on one replica to the room on every replica', async () => {
     const members = await roomOnEveryReplica('news');
-    const publisher = await client(replicas[2] as Replica);
+    const [publisher, bystander] = [await client(replicas[2] as Replica), await client(replicas[2] as Replica)];
+    // Publishing needs membership of the room.
+    expect(await publisher.emitWithAck('join', 'news')).toEqual({ ok: true });
     expect(await publisher.emitWithAck('publish', { room: 'news', data: { headline: 'hello' } })).toEqual({ ok: true });
     await eventually(() => {
-      for (const member of members) expect(member.messages).toEqual([{ room: 'news', data: { headline: 'hello' } }]);
+      for (const member of [...members, publisher]) expect(member.messages).toEqual([{ room: 'news', data: { headline: 'hello' } }]);
     });
-    expect(publisher.messages).toEqual([]);
+    expect(bystander.messages).toEqual([]);
     for (const replica of replicas) expect(await replica.metric('hotcert_redis_up')).toBe(1);
   });
 
@@ -100,6 +102,7 @@ describe('several replicas on one Redis', () => {
       { timeoutMs: 15_000, intervalMs: 100 },
     );
     const publisher = await client(replicas[0] as Replica);
+    expect(await publisher.emitWithAck('join', 'outage')).toEqual({ ok: true });
     // The adapter's stream reader re-attaches after the reconnection: a message gets through.
     await eventually(
       async () => {
@@ -120,6 +123,7 @@ describe('several replicas on one Redis', () => {
     await eventually(() => expect(heard).toEqual([next.serialNumber]), { timeoutMs: 5_000 });
     // Only the replica whose mount changed announced it; the others serve on, untouched.
     const publisher = await client(replicas[1] as Replica);
+    expect(await publisher.emitWithAck('join', 'rotation')).toEqual({ ok: true });
     await publisher.emitWithAck('publish', { room: 'rotation', data: 'still here' });
     await eventually(() => {
       for (const member of members) expect(member.messages).toContainEqual({ room: 'rotation', data: 'still here' });

@@ -28,7 +28,7 @@ describe('default Socket.IO app', () => {
     dir = await tempDir();
     pki = await TestPki.create();
     await kubeletWrite(dir.path, (await pki.leaf()).secretFiles);
-    server = await startHotcert({ certificate: { certDir: dir.path } });
+    server = await startHotcert({ certificate: { certDir: dir.path }, relay: { maxRoomsPerSocket: 5 } });
   });
   afterAll(async () => {
     for (const socket of sockets) socket.close();
@@ -72,22 +72,50 @@ describe('default Socket.IO app', () => {
   });
 
   it('publish reaches every socket in the room, and only them, until they leave', async () => {
-    const [alice, bob, carol] = [await client(), await client(['polling']), await client()];
-    const received = new Map<Socket, unknown[]>([alice, bob, carol].map((s) => [s, []]));
-    for (const socket of [alice, bob, carol]) socket.on('message', (m: unknown) => received.get(socket)?.push(m));
-    expect(await alice.emitWithAck('join', 'news')).toEqual({ ok: true });
-    expect(await bob.emitWithAck('join', 'news')).toEqual({ ok: true });
+    const [alice, bob, carol, dave] = [await client(), await client(['polling']), await client(), await client()];
+    const received = new Map<Socket, unknown[]>([alice, bob, carol, dave].map((s) => [s, []]));
+    for (const socket of [alice, bob, carol, dave]) socket.on('message', (m: unknown) => received.get(socket)?.push(m));
+    for (const member of [alice, bob, carol]) expect(await member.emitWithAck('join', 'news')).toEqual({ ok: true });
     expect(await carol.emitWithAck('publish', { room: 'news', data: { headline: 'rotated' } })).toEqual({ ok: true });
     await eventually(() => {
-      expect(received.get(alice)).toEqual([{ room: 'news', data: { headline: 'rotated' } }]);
-      expect(received.get(bob)).toEqual([{ room: 'news', data: { headline: 'rotated' } }]);
+      for (const member of [alice, bob, carol]) expect(received.get(member)).toEqual([{ room: 'news', data: { headline: 'rotated' } }]);
     });
-    expect(received.get(carol)).toEqual([]);
+    expect(received.get(dave)).toEqual([]);
 
     expect(await bob.emitWithAck('leave', 'news')).toEqual({ ok: true });
     await carol.emitWithAck('publish', { room: 'news', data: 2 });
     await eventually(() => expect(received.get(alice)).toHaveLength(2));
     expect(received.get(bob)).toHaveLength(1);
+  });
+
+  it('refuses to publish to a room the socket is not in', async () => {
+    const [member, outsider] = [await client(), await client()];
+    const heard: unknown[] = [];
+    member.on('message', (m: unknown) => heard.push(m));
+    await member.emitWithAck('join', 'members-only');
+    expect(await outsider.emitWithAck('publish', { room: 'members-only', data: 'spam' })).toEqual({ ok: false, error: 'join the room before publishing to it' });
+    expect(await member.emitWithAck('echo', 'sync')).toBe('sync');
+    expect(heard).toEqual([]);
+  });
+
+  it("keeps each socket's own room private: another socket cannot join it or publish to it", async () => {
+    const [victim, eavesdropper] = [await client(), await client()];
+    const heard: unknown[] = [];
+    eavesdropper.on('message', (m: unknown) => heard.push(m));
+    expect(await eavesdropper.emitWithAck('join', victim.id)).toEqual({ ok: false, error: expect.stringMatching(/not a socket id/) });
+    expect(await eavesdropper.emitWithAck('publish', { room: victim.id, data: 'hi' })).toEqual({ ok: false, error: expect.stringMatching(/not a socket id/) });
+    server.io.to(victim.id as string).emit('message', { room: victim.id, data: 'private' });
+    expect(await eavesdropper.emitWithAck('echo', 'sync')).toBe('sync');
+    expect(heard).toEqual([]);
+  });
+
+  it('caps the rooms a socket may be in, and frees a place when it leaves one', async () => {
+    const socket = await client();
+    for (let i = 0; i < 5; i++) expect(await socket.emitWithAck('join', `room-${i}`)).toEqual({ ok: true });
+    expect(await socket.emitWithAck('join', 'room-5')).toEqual({ ok: false, error: 'a socket may be in at most 5 rooms: leave one first' });
+    expect(await socket.emitWithAck('join', 'room-0')).toEqual({ ok: true });
+    expect(await socket.emitWithAck('leave', 'room-0')).toEqual({ ok: true });
+    expect(await socket.emitWithAck('join', 'room-5')).toEqual({ ok: true });
   });
 
   it.each([

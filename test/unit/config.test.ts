@@ -38,6 +38,7 @@ describe('parseInvocation', () => {
       requireClientCert: false,
       clientCrl: undefined,
       ticketKeyLifetimeMs: 12 * 3_600_000,
+      maxRoomsPerSocket: 100,
       limits: { handshakeTimeoutMs: 10_000, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000, maxConnections: undefined },
       recycleAfterRotationMs: 0,
       redis: undefined,
@@ -141,6 +142,7 @@ describe('parseInvocation', () => {
       HOTCERT_HTTP_REQUEST_TIMEOUT: '0',
       HOTCERT_HTTP_KEEP_ALIVE_TIMEOUT: '65s',
       HOTCERT_MAX_CONNECTIONS: '5000',
+      HOTCERT_MAX_ROOMS_PER_SOCKET: '20',
     };
     expect(config([], env)).toEqual({
       tlsMinVersion: 'TLSv1.3',
@@ -149,6 +151,7 @@ describe('parseInvocation', () => {
       requireClientCert: false,
       clientCrl: undefined,
       ticketKeyLifetimeMs: 3_600_000,
+      maxRoomsPerSocket: 20,
       limits: { handshakeTimeoutMs: 3_000, headersTimeoutMs: 4_000, requestTimeoutMs: 0, keepAliveTimeoutMs: 65_000, maxConnections: 5_000 },
       recycleAfterRotationMs: 0,
       redis: undefined,
