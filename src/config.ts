@@ -65,6 +65,10 @@ export interface ServeConfig extends ListenConfig {
   readonly transports: readonly SocketIoTransport[];
   /** `--max-rooms-per-socket`: the default app's cap on rooms per socket. */
   readonly maxRoomsPerSocket: number;
+  /** `--max-message-bytes`: the largest message a client may send. */
+  readonly maxMessageBytes: number;
+  /** `--max-write-backlog-bytes`: unsent output a connection may hold; 0 is off. */
+  readonly maxWriteBacklogBytes: number;
 }
 
 export type SocketIoTransport = 'polling' | 'websocket';
@@ -157,6 +161,8 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = Object.freeze([
   { flag: 'http-request-timeout', kind: 'string', env: ['HOTCERT_HTTP_REQUEST_TIMEOUT'], value: 'DURATION', default: '30s', help: 'a whole HTTP request (headers and body) must arrive within this time; 0 turns it off' },
   { flag: 'http-keep-alive-timeout', kind: 'string', env: ['HOTCERT_HTTP_KEEP_ALIVE_TIMEOUT'], value: 'DURATION', default: '5s', help: 'close an idle HTTP keep-alive connection after this time' },
   { flag: 'max-rooms-per-socket', kind: 'string', env: ['HOTCERT_MAX_ROOMS_PER_SOCKET'], value: 'N', default: '100', help: 'default app: rooms one socket may be in at once' },
+  { flag: 'max-message-bytes', kind: 'string', env: ['HOTCERT_MAX_MESSAGE_BYTES'], value: 'BYTES', default: '65536', help: 'the largest Socket.IO message a client may send (maxHttpBufferSize)' },
+  { flag: 'max-write-backlog-bytes', kind: 'string', env: ['HOTCERT_MAX_WRITE_BACKLOG_BYTES'], value: 'BYTES', default: '1048576', help: 'close a connection whose unsent output stays above this (a client that does not read); 0 turns it off' },
   { flag: 'max-connections', kind: 'string', env: ['HOTCERT_MAX_CONNECTIONS'], value: 'N', help: 'refuse new TCP connections at once above this many open ones (default: no limit)' },
   { flag: 'recycle-after-rotation', kind: 'string', env: ['HOTCERT_RECYCLE_AFTER_ROTATION'], value: 'DURATION', default: '0', help: 'after a swap, close connections still on the old certificate at random moments within this window, so clients reconnect onto the new one; 0 is off' },
   { flag: 'tls-min-version', kind: 'string', env: ['HOTCERT_TLS_MIN_VERSION'], value: 'VERSION', default: '1.2', help: 'lowest TLS version accepted: 1.2 or 1.3' },
@@ -519,6 +525,8 @@ function serveConfig(read: Reader, problems: string[], env: ConfigSources['env']
     clientCrl,
     ticketKeyLifetimeMs: read.duration('tls-ticket-key-lifetime'),
     maxRoomsPerSocket: read.count('max-rooms-per-socket', 1) ?? 100,
+    maxMessageBytes: read.count('max-message-bytes', 1) ?? 65_536,
+    maxWriteBacklogBytes: read.count('max-write-backlog-bytes', 0) ?? 1_048_576,
     limits,
     tlsMinVersion: tlsMinVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2',
     certificate: certificate && Object.freeze(certificate),

@@ -85,6 +85,8 @@ export async function serve(config: ServeConfig, logger: Logger, signals: Proces
     drainDelayMs: config.drainDelayMs,
     socketIo: { transports: [...config.transports] },
     relay: { maxRoomsPerSocket: config.maxRoomsPerSocket },
+    maxMessageBytes: config.maxMessageBytes,
+    maxWriteBacklogBytes: config.maxWriteBacklogBytes,
     logger,
   });
   const live = server.reloader.current(DEFAULT_CERTIFICATE);

@@ -32,9 +32,15 @@ import { ConnectionRecycler } from './recycler.js';
 import { exposeClientCertificate, readClientCa } from './client-certificate.js';
 import { DEFAULT_CONNECTION_LIMITS, enforceMaxConnections, isHandshakeTimeout, limitOptions, type ConnectionLimits } from './connection-limits.js';
 import { TrustGuard } from './trust-guard.js';
+import { guardWriteBacklog } from './backlog-guard.js';
 import type { CertificateMaterial } from './material.js';
 import { StatusPage } from './status-page.js';
 import { packageVersion } from './version.js';
+
+/** Socket.IO `maxHttpBufferSize` unless `maxMessageBytes` says otherwise. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
+/** Unsent output a connection may hold before the backlog guard closes it. */
+export const DEFAULT_MAX_WRITE_BACKLOG_BYTES = 1024 * 1024;
 
 /** The single certificate pair's logical name (the `certificate` metric label). */
 export const DEFAULT_CERTIFICATE = 'default';
@@ -128,6 +134,13 @@ export interface HotcertServerOptions {
   readonly defaultApp?: boolean;
   /** Limits of the default app's relay (rooms per socket). */
   readonly relay?: RelayOptions;
+  /**
+   * Close a connection whose unsent output (answers and broadcasts a client does not read) stays
+   * above this many bytes for two checks 250 ms apart (or exceeds 16 times it); 0 turns the guard off. @default 1_048_576
+   */
+  readonly maxWriteBacklogBytes?: number;
+  /** The largest message a client may send (Socket.IO `maxHttpBufferSize`). @default 65_536 */
+  readonly maxMessageBytes?: number;
   /** Your handler for HTTP requests on the TLS port (everything but `/healthz` and `/socket.io/`); replaces the status page. */
   readonly requestHandler?: RequestListener;
   /** @default a silent logger */
@@ -287,6 +300,8 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
     // Several replicas: rooms and broadcasts across them, and sessions that survive moving to
     // another replica (a drain, a lost pod) for two minutes, missed packets included.
     ...(redisLink ? { adapter: redisLink.adapter, connectionStateRecovery: { maxDisconnectionDuration: 2 * 60_000, skipMiddlewares: true } } : {}),
+    // A relay's messages are small; Socket.IO's own default (1 MB) lets a few clients hold a lot.
+    maxHttpBufferSize: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
     ...options.socketIo,
   });
   answerPlainHttp(httpsServer, {
@@ -343,9 +358,23 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
     logger.error({ event: 'socketio_handler_error', socketEvent: event, err: error }, `a Socket.IO "${event}" handler threw; the server carries on`);
   });
   if (options.clientCa) exposeClientCertificate(io);
+  const maxWriteBacklogBytes = options.maxWriteBacklogBytes ?? DEFAULT_MAX_WRITE_BACKLOG_BYTES;
+  const backlogGuard =
+    maxWriteBacklogBytes > 0
+      ? guardWriteBacklog({
+          io,
+          maxBytes: maxWriteBacklogBytes,
+          onCut: ({ remoteAddress, bytes }) =>
+            logger.warn(
+              { event: 'socket_write_backlog_exceeded', remoteAddress, bytes, limit: maxWriteBacklogBytes },
+              `closed a connection from ${remoteAddress ?? 'an unknown address'} that does not read what it is sent (${bytes} bytes unsent, limit ${maxWriteBacklogBytes})`,
+            ),
+          onError: (error) => logger.error({ event: 'internal_error', component: 'backlog_guard', err: error }, 'the write-backlog guard failed; it carries on'),
+        })
+      : undefined;
   io.on('connection', (socket) => {
     metrics.socketConnections.inc();
-    socket.once('disconnect', (reason) => metrics.socketDisconnections.inc({ reason }));
+    socket.once('disconnect', (reason) => metrics.socketDisconnections.inc({ reason: backlogGuard?.cut(socket.conn) ? 'write_backlog_exceeded' : reason }));
     if (options.defaultApp ?? true) installRelayHandlers(io, socket, options.relay);
   });
   const stopAnnouncing = announceCertificates({ io, reloader, certificateOf });
@@ -410,6 +439,7 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
     stopAnnouncing();
     recycler?.stop();
     trustGuard.stop();
+    backlogGuard?.stop();
     await Promise.all([...sources.map((source) => source.close()), kubernetes?.close()]);
     if (redisLink && listening) {
       // Several replicas: spread the reconnections so the others are not hit all at once.

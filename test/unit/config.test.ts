@@ -39,6 +39,8 @@ describe('parseInvocation', () => {
       clientCrl: undefined,
       ticketKeyLifetimeMs: 12 * 3_600_000,
       maxRoomsPerSocket: 100,
+      maxMessageBytes: 65_536,
+      maxWriteBacklogBytes: 1_048_576,
       limits: { handshakeTimeoutMs: 10_000, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000, maxConnections: undefined },
       recycleAfterRotationMs: 0,
       redis: undefined,
@@ -143,6 +145,8 @@ describe('parseInvocation', () => {
       HOTCERT_HTTP_KEEP_ALIVE_TIMEOUT: '65s',
       HOTCERT_MAX_CONNECTIONS: '5000',
       HOTCERT_MAX_ROOMS_PER_SOCKET: '20',
+      HOTCERT_MAX_MESSAGE_BYTES: '1000000',
+      HOTCERT_MAX_WRITE_BACKLOG_BYTES: '0',
     };
     expect(config([], env)).toEqual({
       tlsMinVersion: 'TLSv1.3',
@@ -152,6 +156,8 @@ describe('parseInvocation', () => {
       clientCrl: undefined,
       ticketKeyLifetimeMs: 3_600_000,
       maxRoomsPerSocket: 20,
+      maxMessageBytes: 1_000_000,
+      maxWriteBacklogBytes: 0,
       limits: { handshakeTimeoutMs: 3_000, headersTimeoutMs: 4_000, requestTimeoutMs: 0, keepAliveTimeoutMs: 65_000, maxConnections: 5_000 },
       recycleAfterRotationMs: 0,
       redis: undefined,
