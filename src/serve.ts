@@ -16,29 +16,43 @@ export interface ProcessSignals {
 }
 
 /**
- * Serves until SIGTERM or SIGINT, then closes the server (time-boxed by its shutdown timeout).
- * SIGHUP re-reads the certificate. Resolves once the server has closed.
+ * Serves until SIGTERM, SIGINT or SIGUSR2, then closes the server (time-boxed by its shutdown
+ * timeout). While it stops, a second stop signal skips the drain delay and the spread of the
+ * closes (the sockets are still told, and the exit code is 0), and SIGHUP is ignored; before,
+ * SIGHUP re-reads the certificate. SIGUSR1 is ignored: by default it would open Node's inspector,
+ * which gives code execution and the key in memory to anyone in the pod's network namespace.
+ * Resolves once the server has closed.
  */
 export async function runUntilSignal(server: HotcertServer, logger: Logger, signals: ProcessSignals, onStop?: () => void): Promise<void> {
+  let stopping = false;
+  const handlers = new Map<NodeJS.Signals, () => void>();
   await new Promise<void>((stopped) => {
-    const reload = () => {
-      logger.info({ event: 'sighup' }, 'SIGHUP: re-reading the certificate');
-      void server.reload('manual');
-    };
     const stop = (signal: NodeJS.Signals) => () => {
+      if (stopping) {
+        logger.warn({ event: 'shutdown', signal }, `${signal} again: closing the sockets now, without the drain delay`);
+        void server.close({ immediate: true });
+        return;
+      }
+      stopping = true;
       logger.info({ event: 'shutdown', signal }, `${signal}: shutting down`);
-      signals.off('SIGTERM', onTerm);
-      signals.off('SIGINT', onInt);
-      signals.off('SIGHUP', reload);
       onStop?.();
       void server.close().then(stopped);
     };
-    const onTerm = stop('SIGTERM');
-    const onInt = stop('SIGINT');
-    signals.on('SIGTERM', onTerm);
-    signals.on('SIGINT', onInt);
-    signals.on('SIGHUP', reload);
+    handlers.set('SIGTERM', stop('SIGTERM'));
+    handlers.set('SIGINT', stop('SIGINT'));
+    handlers.set('SIGUSR2', stop('SIGUSR2'));
+    handlers.set('SIGHUP', () => {
+      if (stopping) {
+        logger.info({ event: 'sighup' }, 'SIGHUP while shutting down: ignored');
+        return;
+      }
+      logger.info({ event: 'sighup' }, 'SIGHUP: re-reading the certificate');
+      void server.reload('manual');
+    });
+    handlers.set('SIGUSR1', () => logger.warn({ event: 'sigusr1' }, 'SIGUSR1 ignored: hotcert does not open the Node.js inspector'));
+    for (const [signal, handler] of handlers) signals.on(signal, handler);
   });
+  for (const [signal, handler] of handlers) signals.off(signal, handler);
   logger.info({ event: 'stopped' }, 'shut down cleanly');
 }
 

@@ -168,8 +168,11 @@ export interface HotcertServer {
   readiness(): Readiness;
   /** Re-reads the certificate files now (trigger `manual`). */
   reload(trigger?: ReloadTrigger): Promise<void>;
-  /** Stops sources, disconnects sockets, closes both ports. Idempotent: the same promise every time. */
-  close(): Promise<void>;
+  /**
+   * Stops sources, disconnects sockets, closes both ports. Idempotent: the same promise every time.
+   * `immediate` (also on a later call) skips what is left of the drain delay and of the spread.
+   */
+  close(options?: { readonly immediate?: boolean }): Promise<void>;
 }
 
 /**
@@ -424,6 +427,19 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
       : createMetricsServer({ registry, readiness, onError: (error) => logger.error({ err: error }, 'metrics request failed') });
 
   const drainDelayMs = options.drainDelayMs ?? 0;
+  const hurry = new AbortController();
+  /** A pause of the shutdown that `close({ immediate: true })` cuts short. */
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      if (hurry.signal.aborted) return resolve();
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        hurry.signal.removeEventListener('abort', done);
+        resolve();
+      }
+      hurry.signal.addEventListener('abort', done, { once: true });
+    });
   const shutdown = async (): Promise<void> => {
     const timer = setTimeout(() => {
       logger.warn({ openConnections: tracker.size }, 'shutdown timeout reached; closing the remaining connections');
@@ -434,7 +450,7 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
     if (drainDelayMs > 0 && listening) {
       // /readyz fails from now on; keep serving until the Service has dropped this endpoint.
       logger.info({ event: 'drain', drainDelayMs }, `not ready; closing sockets in ${drainDelayMs / 1000}s, once the Service has dropped this endpoint`);
-      await new Promise((resolve) => setTimeout(resolve, drainDelayMs));
+      await pause(drainDelayMs);
     }
     stopAnnouncing();
     recycler?.stop();
@@ -444,7 +460,7 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
     if (redisLink && listening) {
       // Several replicas: spread the reconnections so the others are not hit all at once.
       const spreadMs = Math.min(5_000, Math.max(0, (shutdownTimeoutMs - drainDelayMs) / 4));
-      const closed = await closeConnectionsGradually(io, { spreadMs });
+      const closed = await closeConnectionsGradually(io, { spreadMs, sleep: pause });
       logger.info({ event: 'drain', closed, spreadMs }, `closed ${closed} connections over ${spreadMs / 1000}s; clients reconnect to the other replicas`);
     }
     const drained = new Promise<void>((done) => {
@@ -463,7 +479,10 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
     clearTimeout(timer);
     listening = false;
   };
-  const close = (): Promise<void> => (closing ??= shutdown());
+  const close = (closeOptions?: { readonly immediate?: boolean }): Promise<void> => {
+    if (closeOptions?.immediate) hurry.abort();
+    return (closing ??= shutdown());
+  };
 
   try {
     // A deep accept queue: under a burst of connections the kernel holds them for the handshake

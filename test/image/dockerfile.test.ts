@@ -46,7 +46,7 @@ describe('Dockerfile', () => {
 
   it('runs as a numeric non-root user, in exec form, with OCI labels and no HEALTHCHECK', () => {
     expect(DOCKERFILE).toMatch(/^USER 65532:65532$/m);
-    expect(DOCKERFILE).toMatch(/^ENTRYPOINT \["\/nodejs\/bin\/node", "\/app\/dist\/cli\.js"\]$/m);
+    expect(DOCKERFILE).toMatch(/^ENTRYPOINT \["\/nodejs\/bin\/node", "--disable-sigusr1", "\/app\/dist\/cli\.js"\]$/m);
     expect(DOCKERFILE).not.toMatch(/^HEALTHCHECK/m);
     for (const label of ['title', 'description', 'version', 'revision', 'licenses', 'source']) expect(DOCKERFILE).toContain(`org.opencontainers.image.${label}=`);
   });
@@ -80,13 +80,13 @@ describe('image built with buildah against a stand-in base', () => {
 
     const { stdout: inspected } = await run('buildah', ['inspect', '--type', 'image', IMAGE], { maxBuffer: 16 * 1024 * 1024 });
     const config = (JSON.parse(inspected) as { OCIv1: { config: Record<string, unknown> } }).OCIv1.config;
-    expect(config).toMatchObject({ User: '65532:65532', Entrypoint: ['/nodejs/bin/node', '/app/dist/cli.js'], Cmd: ['serve', '--cert-dir', '/etc/hotcert/tls'] });
+    expect(config).toMatchObject({ User: '65532:65532', Entrypoint: ['/nodejs/bin/node', '--disable-sigusr1', '/app/dist/cli.js'], Cmd: ['serve', '--cert-dir', '/etc/hotcert/tls'] });
     expect(config['Healthcheck']).toBeUndefined();
     expect(JSON.stringify(inspected)).not.toContain('ca-certificates.crt');
 
     container = (await run('buildah', ['from', IMAGE])).stdout.trim();
     const [tlsPort, metricsPort] = [await freePort(), await freePort()];
-    server = foreground('buildah', ['run', '--isolation', 'chroot', '--network', 'host', container, '--', '/nodejs/bin/node', '/app/dist/cli.js', 'dev', '--dir', '/tmp/dev', '--rotate-every', '0', '--port', String(tlsPort), '--metrics-port', String(metricsPort)]);
+    server = foreground('buildah', ['run', '--isolation', 'chroot', '--network', 'host', container, '--', '/nodejs/bin/node', '--disable-sigusr1', '/app/dist/cli.js', 'dev', '--dir', '/tmp/dev', '--rotate-every', '0', '--port', String(tlsPort), '--metrics-port', String(metricsPort)]);
     await eventually(async () => expect(await (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).text()).toBe('ok\n'), { timeoutMs: 20_000, intervalMs: 200 });
     const { stdout: pids } = await run('pgrep', ['-f', `cli.js dev --dir /tmp/dev --rotate-every 0 --port ${tlsPort}`]);
     const uids = pids
