@@ -12,6 +12,7 @@ import { describeCertificate, formatDistinguishedName, notAfterMs, type Certific
 import { systemErrorCode } from './errors.js';
 import { validateMaterial, type RejectionReason } from './material.js';
 import { fileTypeName, readCandidate, type CertificatePaths } from './read-candidate.js';
+import { escapeControl } from './text.js';
 import { certificatePaths, type CertificateLocation } from './server.js';
 
 export type FindingStatus = 'ok' | 'info' | 'warn' | 'error';
@@ -141,8 +142,8 @@ async function mountFindings(paths: CertificatePaths, location: CertificateLocat
     }
   }
   if (!('certDir' in location)) return { kind: 'plain', findings: [] };
-  const isDirectory = await stat(location.certDir).then((s) => s.isDirectory(), () => false);
-  if (!isDirectory) {
+  const info = await stat(location.certDir).catch(() => undefined);
+  if (!info?.isDirectory()) {
     return {
       kind: 'plain',
       findings: [
@@ -150,7 +151,7 @@ async function mountFindings(paths: CertificatePaths, location: CertificateLocat
           status: 'error',
           check: 'mount',
           file: location.certDir,
-          message: 'the certificate directory does not exist (or is not a directory)',
+          message: info ? `the certificate directory is ${fileTypeName(info)}, not a directory` : 'the certificate directory does not exist',
           fix: 'check --cert-dir against the volumeMounts mountPath of the Secret volume',
         },
       ],
@@ -338,5 +339,6 @@ export function formatReport(report: CheckReport): string {
       : `Result: hotcert would NOT serve this certificate (${errors} error${errors > 1 ? 's' : ''}).`,
     '',
   );
-  return lines.join('\n');
+  // Values (paths, DNS names, subjects) come from files and flags: none may write a line of its own.
+  return lines.map(escapeControl).join('\n');
 }

@@ -15,6 +15,7 @@ import { runUntilSignal, type ProcessSignals } from './serve.js';
 import { createHotcertServer, DEFAULT_CERTIFICATE } from './server.js';
 import { issueCertificate, loadIssuer, type IssuedCertificate } from './x509-issuer.js';
 import { ErrorCodes, HotcertError } from './errors.js';
+import { escapeControl } from './text.js';
 
 const DAY_MS = 86_400_000;
 const CA_LIFETIME_MS = 3650 * DAY_MS;
@@ -125,7 +126,7 @@ function banner(config: DevConfig, paths: DevPaths, port: number, metricsPort: n
     '',
     'Press Ctrl+C to stop.',
     '',
-  ].join('\n');
+  ].map(escapeControl).join('\n');
 }
 
 export async function dev(config: DevConfig, logger: Logger, out: DevOutput = process.stdout, signals: ProcessSignals = process): Promise<void> {

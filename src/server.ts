@@ -38,9 +38,9 @@ import { StatusPage } from './status-page.js';
 import { packageVersion } from './version.js';
 
 /** Socket.IO `maxHttpBufferSize` unless `maxMessageBytes` says otherwise. */
-export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
+export const DEFAULT_MAX_MESSAGE_BYTES: number = 64 * 1024;
 /** Unsent output a connection may hold before the backlog guard closes it. */
-export const DEFAULT_MAX_WRITE_BACKLOG_BYTES = 1024 * 1024;
+export const DEFAULT_MAX_WRITE_BACKLOG_BYTES: number = 1024 * 1024;
 
 /** The single certificate pair's logical name (the `certificate` metric label). */
 export const DEFAULT_CERTIFICATE = 'default';

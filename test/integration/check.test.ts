@@ -60,6 +60,17 @@ const CASES: readonly Case[] = [
     says: [/ERROR .*\/tls\.crt: the certificate path is a named pipe \(FIFO\), not a regular file/, /would NOT serve/],
   },
   {
+    name: 'a named pipe given as the directory',
+    layout: async (dir) => {
+      const { rm } = await import('node:fs/promises');
+      const { execFileSync } = await import('node:child_process');
+      await rm(dir, { recursive: true });
+      execFileSync('mkfifo', [dir]);
+    },
+    exit: 1,
+    says: [/ERROR .*: the certificate directory is a named pipe \(FIFO\), not a directory/],
+  },
+  {
     name: 'garbage instead of a certificate',
     layout: secret((good) => ({ ...good.secretFiles, 'tls.crt': 'not a certificate\n' })),
     exit: 1,
@@ -174,6 +185,13 @@ describe('hotcert check', () => {
     expect(stdout).toMatch(new RegExp(`ERROR .*/tls\\.key: permission denied: \\d+ bytes, mode 0600, owner uid \\d+ gid \\d+; hotcert runs as uid ${uid}`));
     expect(stdout).toMatch(/fix: make it readable by that user: set the Secret volume defaultMode/);
     expect(code).toBe(1);
+  });
+
+  it('prints a value with a newline as an escape, never as a line of its own', async () => {
+    const dir = await prepare(secret((leaf) => leaf.secretFiles));
+    const { stdout } = await runCli(['check', '--cert-dir', dir, '--host', 'localhost\n  ok    everything is fine']);
+    expect(stdout).toContain('localhost\\n  ok    everything is fine');
+    expect(stdout.split('\n').some((line) => /^\s*ok\s+everything is fine/.test(line))).toBe(false);
   });
 
   it('prints a JSON report with --json', async () => {
