@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EventEmitter } from 'node:events';
 import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { io as connect } from 'socket.io-client';
+import { io as connect, type Socket } from 'socket.io-client';
 import type { DirectoryWatcher } from '../../src/file-source.js';
 import type { HotcertServer } from '../../src/server.js';
 import { TestPki } from '../support/certs.js';
@@ -111,5 +111,53 @@ describe('faults', () => {
     await kubeletWrite(dir.path, next.secretFiles);
     await waitForSerial({ port: server.port, ca: pki.caPem, serial: next.serialNumber, withinMs: 1_000 });
     socket.close();
+  });
+
+  it('keeps serving when a handler throws on another namespace, in onAny, in socket.use or in a middleware', async () => {
+    dir = await tempDir();
+    const pki = await TestPki.create();
+    await kubeletWrite(dir.path, (await pki.leaf()).secretFiles);
+    server = await startHotcert({ certificate: { certDir: dir.path } });
+    const admin = server.io.of('/admin');
+    admin.on('connection', (socket) => {
+      socket.on('boom', () => {
+        throw new Error('namespace handler bug');
+      });
+    });
+    server.io.on('connection', (socket) => {
+      socket.onAny((event: string) => {
+        if (event === 'any-boom') throw new Error('onAny bug');
+      });
+      socket.use(([event], next) => {
+        if (event === 'use-boom') throw new Error('socket.use bug');
+        next();
+      });
+    });
+    server.io.use((socket, next) => {
+      if (socket.handshake.auth['boom'] === 'sync') throw new Error('middleware bug');
+      if (socket.handshake.auth['boom'] === 'async') return Promise.reject(new Error('async middleware bug'));
+      next();
+      return undefined;
+    });
+    const open = (path: string, auth: Record<string, string> = {}) =>
+      new Promise<Socket>((resolve, reject) => {
+        const socket = connect(`https://localhost:${server!.port}${path}`, { ca: pki.caPem, transports: ['websocket'], reconnection: false, forceNew: true, auth });
+        socket.once('connect', () => resolve(socket)).once('connect_error', reject);
+      });
+    const [main, adminSocket] = [await open('/'), await open('/admin')];
+    adminSocket.emit('boom');
+    main.emit('any-boom');
+    main.emit('use-boom');
+    await expect(open('/', { boom: 'sync' })).rejects.toThrow('internal server error');
+    await expect(open('/', { boom: 'async' })).rejects.toThrow('internal server error');
+    await eventually(async () => {
+      expect(await metricValue(server!, 'hotcert_socketio_handler_errors_total', { event: 'boom' })).toBe(1);
+      expect(await metricValue(server!, 'hotcert_socketio_handler_errors_total', { event: 'onAny:any-boom' })).toBe(1);
+      expect(await metricValue(server!, 'hotcert_socketio_handler_errors_total', { event: 'socket.use' })).toBe(1);
+      expect(await metricValue(server!, 'hotcert_socketio_handler_errors_total', { event: 'middleware' })).toBe(2);
+    });
+    expect(await main.emitWithAck('echo', 'still here')).toBe('still here');
+    main.close();
+    adminSocket.close();
   });
 });
