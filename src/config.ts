@@ -65,6 +65,8 @@ export interface ServeConfig extends ListenConfig {
   readonly transports: readonly SocketIoTransport[];
   /** `--max-rooms-per-socket`: the default app's cap on rooms per socket. */
   readonly maxRoomsPerSocket: number;
+  /** `--allowed-origins`: browser origins allowed to connect (`*` any); undefined for the default rule. */
+  readonly allowedOrigins: readonly string[] | undefined;
   /** `--max-message-bytes`: the largest message a client may send. */
   readonly maxMessageBytes: number;
   /** `--max-write-backlog-bytes`: unsent output a connection may hold; 0 is off. */
@@ -161,6 +163,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = Object.freeze([
   { flag: 'http-request-timeout', kind: 'string', env: ['HOTCERT_HTTP_REQUEST_TIMEOUT'], value: 'DURATION', default: '30s', help: 'a whole HTTP request (headers and body) must arrive within this time; 0 turns it off' },
   { flag: 'http-keep-alive-timeout', kind: 'string', env: ['HOTCERT_HTTP_KEEP_ALIVE_TIMEOUT'], value: 'DURATION', default: '5s', help: 'close an idle HTTP keep-alive connection after this time' },
   { flag: 'max-rooms-per-socket', kind: 'string', env: ['HOTCERT_MAX_ROOMS_PER_SOCKET'], value: 'N', default: '100', help: 'default app: rooms one socket may be in at once' },
+  { flag: 'allowed-origins', kind: 'string', env: ['HOTCERT_ALLOWED_ORIGINS'], value: 'LIST', help: 'browser origins allowed to open Socket.IO connections (https://app.example.com,…; * for any); default: any, or with --client-ca only pages served by hotcert itself' },
   { flag: 'max-message-bytes', kind: 'string', env: ['HOTCERT_MAX_MESSAGE_BYTES'], value: 'BYTES', default: '65536', help: 'the largest Socket.IO message a client may send (maxHttpBufferSize)' },
   { flag: 'max-write-backlog-bytes', kind: 'string', env: ['HOTCERT_MAX_WRITE_BACKLOG_BYTES'], value: 'BYTES', default: '1048576', help: 'close a connection whose unsent output stays above this (a client that does not read); 0 turns it off' },
   { flag: 'max-connections', kind: 'string', env: ['HOTCERT_MAX_CONNECTIONS'], value: 'N', help: 'refuse new TCP connections at once above this many open ones (default: no limit)' },
@@ -466,6 +469,17 @@ function redisConfig(read: Reader, env: ConfigSources['env'], problems: string[]
   return Object.freeze({ url, password: env['HOTCERT_REDIS_PASSWORD'] || undefined, caFile });
 }
 
+function allowedOrigins(read: Reader, problems: string[]): readonly string[] | undefined {
+  const text = read.has('allowed-origins') ? read.string('allowed-origins') : undefined;
+  if (text === undefined) return undefined;
+  const origins = text.split(',').map((origin) => origin.trim()).filter((origin) => origin.length > 0);
+  const bad = origins.filter((origin) => origin !== '*' && !/^https?:\/\/[^/\s]+\/?$/i.test(origin));
+  if (bad.length > 0 || origins.length === 0) {
+    problems.push(`${read.origin('allowed-origins')}: "${text}" must list origins such as https://app.example.com (scheme and host, no path), or *`);
+  }
+  return Object.freeze(origins);
+}
+
 function serveConfig(read: Reader, problems: string[], env: ConfigSources['env']): ServeConfig {
   const kubernetes = kubernetesConfig(read, env, problems);
   const { unnamed, sni } = certDirEntries(read, problems);
@@ -526,6 +540,7 @@ function serveConfig(read: Reader, problems: string[], env: ConfigSources['env']
     ticketKeyLifetimeMs: read.duration('tls-ticket-key-lifetime'),
     maxRoomsPerSocket: read.count('max-rooms-per-socket', 1) ?? 100,
     maxMessageBytes: read.count('max-message-bytes', 1) ?? 65_536,
+    allowedOrigins: allowedOrigins(read, problems),
     maxWriteBacklogBytes: read.count('max-write-backlog-bytes', 0) ?? 1_048_576,
     limits,
     tlsMinVersion: tlsMinVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2',

@@ -100,6 +100,7 @@ export async function serve(config: ServeConfig, logger: Logger, signals: Proces
     socketIo: { transports: [...config.transports] },
     relay: { maxRoomsPerSocket: config.maxRoomsPerSocket },
     maxMessageBytes: config.maxMessageBytes,
+    allowedOrigins: config.allowedOrigins,
     maxWriteBacklogBytes: config.maxWriteBacklogBytes,
     logger,
   });

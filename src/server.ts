@@ -33,6 +33,7 @@ import { exposeClientCertificate, readClientCa } from './client-certificate.js';
 import { DEFAULT_CONNECTION_LIMITS, enforceMaxConnections, isHandshakeTimeout, limitOptions, type ConnectionLimits } from './connection-limits.js';
 import { TrustGuard } from './trust-guard.js';
 import { guardWriteBacklog } from './backlog-guard.js';
+import { originPolicy } from './origin-policy.js';
 import type { CertificateMaterial } from './material.js';
 import { StatusPage } from './status-page.js';
 import { packageVersion } from './version.js';
@@ -141,6 +142,13 @@ export interface HotcertServerOptions {
   readonly maxWriteBacklogBytes?: number;
   /** The largest message a client may send (Socket.IO `maxHttpBufferSize`). @default 65_536 */
   readonly maxMessageBytes?: number;
+  /**
+   * Browser origins (`https://app.example.com`, or `*`) allowed to open Socket.IO connections;
+   * clients that send no `Origin` (not browsers) are always allowed. @default any origin, or with
+   * `clientCa` only pages served by hotcert itself (a browser sends the user's client certificate
+   * to whichever page asks)
+   */
+  readonly allowedOrigins?: readonly string[] | undefined;
   /** Your handler for HTTP requests on the TLS port (everything but `/healthz` and `/socket.io/`); replaces the status page. */
   readonly requestHandler?: RequestListener;
   /** @default a silent logger */
@@ -173,6 +181,21 @@ export interface HotcertServer {
    * `immediate` (also on a later call) skips what is left of the drain delay and of the spread.
    */
   close(options?: { readonly immediate?: boolean }): Promise<void>;
+}
+
+/** Socket.IO's `allowRequest` (and CORS for listed origins) from the origin policy. */
+function socketIoOriginOptions(options: HotcertServerOptions, logger: Logger): Partial<SocketIoOptions> {
+  const allows = originPolicy({ allowedOrigins: options.allowedOrigins, sameOriginByDefault: options.clientCa !== undefined });
+  if (!allows) return {};
+  const listed = options.allowedOrigins?.filter((origin) => origin !== '*');
+  return {
+    allowRequest: (request, callback) => {
+      const ok = allows(request);
+      if (!ok) logger.info({ event: 'origin_refused', origin: request.headers.origin }, `refused a Socket.IO connection from origin ${JSON.stringify(request.headers.origin)} (not allowed by --allowed-origins)`);
+      callback(ok ? null : 'origin not allowed', ok);
+    },
+    ...(listed && listed.length > 0 ? { cors: { origin: [...listed], credentials: true } } : {}),
+  };
 }
 
 /**
@@ -305,6 +328,7 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
     ...(redisLink ? { adapter: redisLink.adapter, connectionStateRecovery: { maxDisconnectionDuration: 2 * 60_000, skipMiddlewares: true } } : {}),
     // A relay's messages are small; Socket.IO's own default (1 MB) lets a few clients hold a lot.
     maxHttpBufferSize: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+    ...socketIoOriginOptions(options, logger),
     ...options.socketIo,
   });
   answerPlainHttp(httpsServer, {

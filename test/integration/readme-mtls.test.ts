@@ -2,7 +2,8 @@
  * README's mTLS middleware example, run as written (taken from README.md by its `example:` tag):
  * with `--client-ca` but without `--require-client-cert`, a self-signed `CN=billing` impostor and a
  * trusted client with another name are refused, the trusted `CN=billing` client is let in, and the
- * impostor's certificate is only ever under `unverifiedClientCertificate`.
+ * impostor's certificate is only ever under `unverifiedClientCertificate`. Browser connections from
+ * other origins are refused (cross-site WebSocket hijacking with the user's client certificate).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
@@ -85,5 +86,43 @@ describe("README's mTLS middleware example", () => {
     socket.close();
     expect(seen[0]?.clientCertificate).toBeUndefined();
     expect(seen[0]?.unverifiedClientCertificate).toMatchObject({ subject: 'CN=billing', authorized: false });
+  });
+
+  it.each([
+    ['with --client-ca and no list: only pages served by hotcert itself', undefined, { same: 'accepted', evil: 'refused', app: 'refused' }],
+    ['with --allowed-origins https://app.example', ['https://app.example'], { same: 'refused', evil: 'refused', app: 'accepted' }],
+  ])('refuses browser connections from other origins carrying the client certificate (%s); clients without Origin still connect', async (_name, allowedOrigins, expected) => {
+    dir = await tempDir();
+    const [serverPki, clients] = [await TestPki.create(), await TestPki.create()];
+    await kubeletWrite(join(dir.path, 'tls'), (await serverPki.leaf()).secretFiles);
+    const bundle = join(dir.path, 'clients.pem');
+    await writeFile(bundle, clients.caPem);
+    server = await startHotcert({ certificate: { certDir: join(dir.path, 'tls') }, clientCa: bundle, allowedOrigins });
+    const user = await clients.leaf({ commonName: 'user' });
+    const port = server.port;
+    const attempt = (origin: string | undefined) =>
+      new Promise<string>((resolve) => {
+        const socket = connect(`https://localhost:${port}`, {
+          ca: serverPki.caPem,
+          transports: ['websocket'],
+          reconnection: false,
+          forceNew: true,
+          cert: user.chainPem,
+          key: user.keyPem,
+          ...(origin ? { extraHeaders: { Origin: origin } } : {}),
+        });
+        socket.once('connect', () => {
+          socket.close();
+          resolve('accepted');
+        });
+        socket.once('connect_error', () => {
+          socket.close();
+          resolve('refused');
+        });
+      });
+    expect(await attempt(undefined)).toBe('accepted');
+    expect(await attempt(`https://localhost:${port}`)).toBe(expected.same);
+    expect(await attempt('https://evil.example')).toBe(expected.evil);
+    expect(await attempt('https://app.example')).toBe(expected.app);
   });
 });

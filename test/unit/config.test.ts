@@ -40,6 +40,7 @@ describe('parseInvocation', () => {
       ticketKeyLifetimeMs: 12 * 3_600_000,
       maxRoomsPerSocket: 100,
       maxMessageBytes: 65_536,
+      allowedOrigins: undefined,
       maxWriteBacklogBytes: 1_048_576,
       limits: { handshakeTimeoutMs: 10_000, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000, maxConnections: undefined },
       recycleAfterRotationMs: 0,
@@ -107,6 +108,7 @@ describe('parseInvocation', () => {
     [['--http-keep-alive-timeout', '0'], '--http-keep-alive-timeout: must be longer than 0'],
     [['--max-connections', '0'], '--max-connections: "0" is not a whole number of at least 1'],
     [['--max-connections', 'lots'], '--max-connections: "lots" is not a whole number of at least 1'],
+    [['--allowed-origins', 'app.example.com/path'], '--allowed-origins: "app.example.com/path" must list origins such as https://app.example.com (scheme and host, no path), or *'],
     [['--tls-ticket-key-lifetime', 'daily'], expect.stringMatching(/^--tls-ticket-key-lifetime: "daily" is not a duration/)],
   ])('refuses connection limits %j', (argv, expected) => {
     expect(problems(['--cert-dir', '/a', ...argv])).toEqual([expected]);
@@ -146,6 +148,7 @@ describe('parseInvocation', () => {
       HOTCERT_MAX_CONNECTIONS: '5000',
       HOTCERT_MAX_ROOMS_PER_SOCKET: '20',
       HOTCERT_MAX_MESSAGE_BYTES: '1000000',
+      HOTCERT_ALLOWED_ORIGINS: 'https://app.example.com, https://admin.example.com',
       HOTCERT_MAX_WRITE_BACKLOG_BYTES: '0',
     };
     expect(config([], env)).toEqual({
@@ -157,6 +160,7 @@ describe('parseInvocation', () => {
       ticketKeyLifetimeMs: 3_600_000,
       maxRoomsPerSocket: 20,
       maxMessageBytes: 1_000_000,
+      allowedOrigins: ['https://app.example.com', 'https://admin.example.com'],
       maxWriteBacklogBytes: 0,
       limits: { handshakeTimeoutMs: 3_000, headersTimeoutMs: 4_000, requestTimeoutMs: 0, keepAliveTimeoutMs: 65_000, maxConnections: 5_000 },
       recycleAfterRotationMs: 0,
