@@ -4,6 +4,7 @@
  * TLS terminator in production cuts both far sooner. Each limit is settable; see
  * docs/security.md for the reasons behind each default.
  */
+import type { Duplex } from 'node:stream';
 import type { Server as HttpsServer, ServerOptions as HttpsServerOptions } from 'node:https';
 
 export interface ConnectionLimits {
@@ -52,4 +53,24 @@ export function enforceMaxConnections(server: HttpsServer, maxConnections: numbe
 /** Whether a `tlsClientError` is the handshake timeout cutting a connection. */
 export function isHandshakeTimeout(error: Error): boolean {
   return (error as { code?: unknown }).code === 'ERR_TLS_HANDSHAKE_TIMEOUT';
+}
+
+const ANSWERS: Readonly<Record<string, string>> = {
+  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
+  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
+};
+
+/**
+ * Answers HTTP client errors as Node does by default (408 for a request that did not arrive in
+ * time, 431 for oversized headers, 400 otherwise, then close), and tells `onRequestTimeout` about
+ * the connections cut by `--http-headers-timeout` / `--http-request-timeout` (slow clients).
+ */
+export function answerClientErrors(server: HttpsServer, onRequestTimeout: () => void): void {
+  server.on('clientError', (error: Error & { code?: string }, socket: Duplex & { bytesWritten?: number }) => {
+    if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') onRequestTimeout();
+    if (socket.writable && (socket.bytesWritten ?? 0) === 0) {
+      socket.end(`HTTP/1.1 ${ANSWERS[error.code ?? ''] ?? '400 Bad Request'}\r\nConnection: close\r\n\r\n`);
+    }
+    socket.destroy();
+  });
 }

@@ -230,7 +230,7 @@ export class HotcertMetrics {
     });
     this.connectionsRefused = new Counter({
       name: 'hotcert_connections_refused_total',
-      help: 'TCP connections refused above --max-connections, or cut because the TLS handshake did not finish within --tls-handshake-timeout.',
+      help: 'TCP connections refused above --max-connections (max_connections), cut because the TLS handshake did not finish within --tls-handshake-timeout (handshake_timeout), or because an HTTP request did not arrive within --http-headers-timeout / --http-request-timeout (request_timeout).',
       labelNames: ['reason'] as const,
       registers,
     });
@@ -251,7 +251,7 @@ export class HotcertMetrics {
     for (const result of ['resumed', 'refused']) this.tlsResumptions.inc({ result }, 0);
     for (const reason of ['trust_changed', 'lifetime']) this.ticketKeyRotations.inc({ reason }, 0);
     for (const reason of UNTRUSTED_REASONS) this.closedUntrusted.inc({ reason }, 0);
-    for (const reason of ['max_connections', 'handshake_timeout']) this.connectionsRefused.inc({ reason }, 0);
+    for (const reason of ['max_connections', 'handshake_timeout', 'request_timeout']) this.connectionsRefused.inc({ reason }, 0);
 
     for (const name of reloader.certificates) this.#initialise(name);
     reloader.on('reload', (event) => {

@@ -30,7 +30,7 @@ import { answerPlainHttp } from './plain-http-answer.js';
 import { SniContexts } from './sni.js';
 import { ConnectionRecycler } from './recycler.js';
 import { exposeClientCertificate, readClientCa } from './client-certificate.js';
-import { DEFAULT_CONNECTION_LIMITS, enforceMaxConnections, isHandshakeTimeout, limitOptions, type ConnectionLimits } from './connection-limits.js';
+import { answerClientErrors, DEFAULT_CONNECTION_LIMITS, enforceMaxConnections, isHandshakeTimeout, limitOptions, type ConnectionLimits } from './connection-limits.js';
 import { TrustGuard } from './trust-guard.js';
 import { guardWriteBacklog } from './backlog-guard.js';
 import { originPolicy } from './origin-policy.js';
@@ -358,6 +358,7 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
     connectedSockets: () => io.of('/').sockets.size,
   });
   enforceMaxConnections(httpsServer, limits.maxConnections, () => metrics.connectionsRefused.inc({ reason: 'max_connections' }));
+  answerClientErrors(httpsServer, () => metrics.connectionsRefused.inc({ reason: 'request_timeout' }));
   const trustGuard = new TrustGuard({
     server: httpsServer,
     reloader,

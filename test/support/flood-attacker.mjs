@@ -28,7 +28,7 @@ const idleDone = (async () => {
         });
       }),
     );
-    if (i % 250 === 249) await sleep(50);
+    if (i % 250 === 249) await sleep(100);
   }
   await Promise.all(pending);
 })();
