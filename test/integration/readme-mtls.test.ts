@@ -11,7 +11,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { io as connect } from 'socket.io-client';
 import { clientCertificateOf, type HandshakeWithClientCertificate } from '../../src/client-certificate.js';
-import type { HotcertServer } from '../../src/server.js';
+import type { HotcertServer, HotcertServerOptions } from '../../src/server.js';
 import { issueCertificate } from '../../src/x509-issuer.js';
 import { TestPki } from '../support/certs.js';
 import { startHotcert, tempDir } from '../support/hotcert.js';
@@ -34,14 +34,19 @@ describe("README's mTLS middleware example", () => {
     await dir.remove();
   });
 
-  it('refuses a self-signed impostor and a trusted client of another name, and lets the trusted one in', async () => {
+  /** A server asking for client certificates from a fresh client CA, without requiring one. */
+  async function startMtls(options: Partial<HotcertServerOptions> = {}): Promise<{ serverPki: TestPki; clients: TestPki; hot: HotcertServer }> {
     dir = await tempDir();
     const [serverPki, clients] = [await TestPki.create(), await TestPki.create()];
     await kubeletWrite(join(dir.path, 'tls'), (await serverPki.leaf()).secretFiles);
     const bundle = join(dir.path, 'clients.pem');
     await writeFile(bundle, clients.caPem);
-    server = await startHotcert({ certificate: { certDir: join(dir.path, 'tls') }, clientCa: bundle });
-    const hot = server;
+    server = await startHotcert({ certificate: { certDir: join(dir.path, 'tls') }, clientCa: bundle, ...options });
+    return { serverPki, clients, hot: server };
+  }
+
+  it('refuses a self-signed impostor and a trusted client of another name, and lets the trusted one in', async () => {
+    const { serverPki, clients, hot } = await startMtls();
     new Function('hot', 'clientCertificateOf', readmeExample('mtls-middleware'))(hot, clientCertificateOf);
     const seen: HandshakeWithClientCertificate[] = [];
     hot.io.on('connection', (socket) => seen.push(socket.handshake as HandshakeWithClientCertificate));
@@ -71,17 +76,12 @@ describe("README's mTLS middleware example", () => {
   });
 
   it('keeps an unverified certificate only under unverifiedClientCertificate', async () => {
-    dir = await tempDir();
-    const [serverPki, clients] = [await TestPki.create(), await TestPki.create()];
-    await kubeletWrite(join(dir.path, 'tls'), (await serverPki.leaf()).secretFiles);
-    const bundle = join(dir.path, 'clients.pem');
-    await writeFile(bundle, clients.caPem);
-    server = await startHotcert({ certificate: { certDir: join(dir.path, 'tls') }, clientCa: bundle });
+    const { serverPki, hot } = await startMtls();
     const seen: HandshakeWithClientCertificate[] = [];
-    server.io.on('connection', (socket) => seen.push(socket.handshake as HandshakeWithClientCertificate));
+    hot.io.on('connection', (socket) => seen.push(socket.handshake as HandshakeWithClientCertificate));
     const now = Date.now();
     const impostor = await issueCertificate({ commonName: 'billing', notBefore: new Date(now - 60_000), notAfter: new Date(now + 86_400_000) });
-    const socket = connect(`https://localhost:${server.port}`, { ca: serverPki.caPem, transports: ['websocket'], reconnection: false, forceNew: true, cert: impostor.certPem, key: impostor.keyPem });
+    const socket = connect(`https://localhost:${hot.port}`, { ca: serverPki.caPem, transports: ['websocket'], reconnection: false, forceNew: true, cert: impostor.certPem, key: impostor.keyPem });
     await new Promise<void>((resolve, reject) => socket.once('connect', () => resolve()).once('connect_error', reject));
     socket.close();
     expect(seen[0]?.clientCertificate).toBeUndefined();
@@ -92,14 +92,9 @@ describe("README's mTLS middleware example", () => {
     ['with --client-ca and no list: only pages served by hotcert itself', undefined, { same: 'accepted', evil: 'refused', app: 'refused' }],
     ['with --allowed-origins https://app.example', ['https://app.example'], { same: 'refused', evil: 'refused', app: 'accepted' }],
   ])('refuses browser connections from other origins carrying the client certificate (%s); clients without Origin still connect', async (_name, allowedOrigins, expected) => {
-    dir = await tempDir();
-    const [serverPki, clients] = [await TestPki.create(), await TestPki.create()];
-    await kubeletWrite(join(dir.path, 'tls'), (await serverPki.leaf()).secretFiles);
-    const bundle = join(dir.path, 'clients.pem');
-    await writeFile(bundle, clients.caPem);
-    server = await startHotcert({ certificate: { certDir: join(dir.path, 'tls') }, clientCa: bundle, allowedOrigins });
+    const { serverPki, clients, hot } = await startMtls({ allowedOrigins });
     const user = await clients.leaf({ commonName: 'user' });
-    const port = server.port;
+    const port = hot.port;
     const attempt = (origin: string | undefined) =>
       new Promise<string>((resolve) => {
         const socket = connect(`https://localhost:${port}`, {

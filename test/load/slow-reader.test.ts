@@ -6,51 +6,25 @@
  * than `--max-message-bytes` is refused.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { io as connect, type Socket } from 'socket.io-client';
-import { TestPki } from '../support/certs.js';
-import { startCli, type RunningCli } from '../support/cli.js';
 import { eventually, sleep } from '../support/eventually.js';
-import { tempDir } from '../support/hotcert.js';
-import { freePort } from '../support/processes.js';
-
-function rssMiB(pid: number): number {
-  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
-}
-
-async function metric(port: number, name: string, labels: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
-  return Number(line?.split(' ').at(-1) ?? Number.NaN);
-}
+import { rssMiB, scrapeMetric, startServeProcess, type ServeProcess } from '../support/serve-process.js';
 
 describe('a client that never reads (a real hotcert serve process)', () => {
-  let dir: Awaited<ReturnType<typeof tempDir>> | undefined;
-  let cli: RunningCli | undefined;
+  let served: ServeProcess | undefined;
   const sockets: Socket[] = [];
   afterEach(async () => {
     for (const socket of sockets.splice(0)) socket.close();
-    cli?.child.kill('SIGKILL');
-    await cli?.exited;
-    cli = undefined;
-    await dir?.remove();
+    await served?.stop();
+    served = undefined;
   });
 
   it('is closed once its unsent output stays above the limit; memory stays bounded and others keep their acks', async () => {
-    dir = await tempDir();
-    const pki = await TestPki.create();
-    const leaf = await pki.leaf();
-    await writeFile(join(dir.path, 'tls.crt'), leaf.chainPem);
-    await writeFile(join(dir.path, 'tls.key'), leaf.keyPem);
-    const metricsPort = await freePort();
-    cli = startCli(['serve', '--cert-dir', dir.path, '--host', '127.0.0.1', '--port', '0', '--metrics-host', '127.0.0.1', '--metrics-port', String(metricsPort)]);
-    const port = Number((await cli.waitForLine((line) => line['event'] === 'listening'))['port']);
-    const pid = cli.child.pid as number;
+    served = await startServeProcess();
+    const { cli, pid, port, metricsPort, ca } = served;
     const open = () =>
       new Promise<Socket>((resolve, reject) => {
-        const socket = connect(`https://localhost:${port}`, { ca: pki.caPem, transports: ['websocket'], reconnection: false, forceNew: true });
+        const socket = connect(`https://localhost:${port}`, { ca, transports: ['websocket'], reconnection: false, forceNew: true });
         sockets.push(socket);
         socket.once('connect', () => resolve(socket)).once('connect_error', reject);
       });
@@ -96,7 +70,7 @@ describe('a client that never reads (a real hotcert serve process)', () => {
         }
       }
     })();
-    await eventually(async () => expect(await metric(metricsPort, 'hotcert_socketio_disconnections_total', 'reason="write_backlog_exceeded"')).toBe(1), { timeoutMs: 20_000, intervalMs: 200 });
+    await eventually(async () => expect(await scrapeMetric(metricsPort, 'hotcert_socketio_disconnections_total', 'reason="write_backlog_exceeded"')).toBe(1), { timeoutMs: 20_000, intervalMs: 200 });
     await flooding;
     peak = Math.max(peak, rssMiB(pid));
     await sleep(1_000);

@@ -1,6 +1,6 @@
 // A connection-flood attacker in its own process, so that its work does not slow the event loop
 // of the legitimate clients being measured. Usage: node flood-attacker.mjs CONFIG_JSON
-// CONFIG: { port, serverCa, strangerCa, idle, trickle, loopers, loopPauseMs, durationMs }
+// CONFIG: { port, serverCa, strangerCa, idle, idleDelayMs, trickle, loopers, loopPauseMs, durationMs }
 // Prints one JSON line with what it saw: how long each idle and trickling connection was held
 // (seconds, from TCP connect or TLS handshake to close) and how many failed handshakes it made.
 import { connect as netConnect } from 'node:net';
@@ -14,6 +14,7 @@ const trickleHeld = [];
 let failedHandshakes = 0;
 
 const idleDone = (async () => {
+  await sleep(config.idleDelayMs ?? 0);
   const pending = [];
   for (let i = 0; i < config.idle; i++) {
     pending.push(
