@@ -45,33 +45,71 @@ const ROOM_ERROR = `room must be a non-empty string of at most ${MAX_ROOM_LENGTH
 export interface RelayOptions {
   /** Rooms one socket may be in at once (besides its own). @default 100 */
   readonly maxRoomsPerSocket?: number;
+  /** Told when a socket is closed for sending refused requests again and again. */
+  readonly onAbusive?: (socket: Socket, refusals: number) => void;
 }
 
 export const DEFAULT_MAX_ROOMS_PER_SOCKET = 100;
 
+/** Payloads nested deeper than this are refused: echoing them would recurse that deep. */
+export const MAX_PAYLOAD_DEPTH = 32;
+
+/** This many refused requests within the window close the socket. */
+const MAX_REFUSALS = 20;
+const REFUSAL_WINDOW_MS = 10_000;
+
+/** Whether `value` nests objects or arrays deeper than `max`, found without recursion. */
+export function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop() as [unknown, number];
+    if (item === null || typeof item !== 'object') continue;
+    if (depth >= max) return true;
+    for (const child of Array.isArray(item) ? item : Object.values(item)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+const DEPTH_ERROR = `payload nested deeper than ${MAX_PAYLOAD_DEPTH} levels`;
+
 /** `echo`, `join`, `leave`, `publish` for one socket. Publishing to a room needs membership of it. */
 export function installRelayHandlers(io: Server, socket: Socket, options: RelayOptions = {}): void {
   const maxRooms = options.maxRoomsPerSocket ?? DEFAULT_MAX_ROOMS_PER_SOCKET;
-  socket.on('echo', (payload: unknown, ack: unknown) => reply(ack, payload));
-  socket.on('join', async (room: unknown, ack: unknown) => {
-    if (!validRoom(room)) return reply(ack, { ok: false, error: ROOM_ERROR } satisfies AckResult);
-    // socket.rooms holds the socket's own room too.
-    if (!socket.rooms.has(room) && socket.rooms.size - 1 >= maxRooms) {
-      return reply(ack, { ok: false, error: `a socket may be in at most ${maxRooms} rooms: leave one first` } satisfies AckResult);
+  const refusals: number[] = [];
+  /** Answers a refused request; a socket that keeps sending them is closed. */
+  const refuse = (ack: unknown, error: string): void => {
+    reply(ack, { ok: false, error } satisfies AckResult);
+    const now = Date.now();
+    refusals.push(now);
+    while (refusals.length > 0 && (refusals[0] as number) < now - REFUSAL_WINDOW_MS) refusals.shift();
+    if (refusals.length >= MAX_REFUSALS && socket.connected) {
+      options.onAbusive?.(socket, refusals.length);
+      socket.disconnect(true);
     }
+  };
+  socket.on('echo', (payload: unknown, ack: unknown) => {
+    if (nestedDeeperThan(payload, MAX_PAYLOAD_DEPTH)) return refuse(ack, DEPTH_ERROR);
+    reply(ack, payload);
+  });
+  socket.on('join', async (room: unknown, ack: unknown) => {
+    if (!validRoom(room)) return refuse(ack, ROOM_ERROR);
+    // socket.rooms holds the socket's own room too.
+    if (!socket.rooms.has(room) && socket.rooms.size - 1 >= maxRooms) return refuse(ack, `a socket may be in at most ${maxRooms} rooms: leave one first`);
     await socket.join(room);
     reply(ack, { ok: true } satisfies AckResult);
   });
   socket.on('leave', async (room: unknown, ack: unknown) => {
-    if (!validRoom(room)) return reply(ack, { ok: false, error: ROOM_ERROR } satisfies AckResult);
+    if (!validRoom(room)) return refuse(ack, ROOM_ERROR);
     await socket.leave(room);
     reply(ack, { ok: true } satisfies AckResult);
   });
   socket.on('publish', (message: unknown, ack: unknown) => {
     const room = (message as { room?: unknown } | null)?.room;
-    if (!validRoom(room)) return reply(ack, { ok: false, error: ROOM_ERROR } satisfies AckResult);
-    if (!socket.rooms.has(room)) return reply(ack, { ok: false, error: 'join the room before publishing to it' } satisfies AckResult);
-    io.to(room).emit('message', { room, data: (message as { data?: unknown }).data });
+    if (!validRoom(room)) return refuse(ack, ROOM_ERROR);
+    if (!socket.rooms.has(room)) return refuse(ack, 'join the room before publishing to it');
+    const data = (message as { data?: unknown }).data;
+    if (nestedDeeperThan(data, MAX_PAYLOAD_DEPTH)) return refuse(ack, DEPTH_ERROR);
+    io.to(room).emit('message', { room, data });
     reply(ack, { ok: true } satisfies AckResult);
   });
 }

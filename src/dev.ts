@@ -11,9 +11,9 @@ import { kubeletWrite } from './atomic-writer.js';
 import type { DevConfig } from './config.js';
 import { formatDuration } from './duration.js';
 import type { Logger } from './logger.js';
-import { runUntilSignal, type ProcessSignals } from './serve.js';
-import { createHotcertServer, DEFAULT_CERTIFICATE } from './server.js';
-import { issueCertificate, loadIssuer, type IssuedCertificate } from './x509-issuer.js';
+import { SignalTrap, type ProcessSignals } from './signals.js';
+import { createHotcertServer, DEFAULT_CERTIFICATE, type HotcertServer } from './server.js';
+import { hasNameConstraints, issueCertificate, loadIssuer, type IssuedCertificate } from './x509-issuer.js';
 import { ErrorCodes, HotcertError } from './errors.js';
 import { escapeControl } from './text.js';
 
@@ -64,6 +64,9 @@ async function guardCaKey(path: string, out: DevOutput): Promise<void> {
   }
 }
 
+/** What the development CA may sign for: the names its leaves carry, and nothing else. */
+const DEV_PERMITTED_NAMES = Object.freeze({ dns: ['localhost'], ip: ['127.0.0.1', '::1'] });
+
 /** Loads the development CA, or creates it (key mode 0600) when there is none or it is unusable. */
 export async function loadOrCreateCa(paths: DevPaths, now: number, out: DevOutput): Promise<IssuedCertificate> {
   await mkdir(paths.dir, { recursive: true, mode: 0o700 });
@@ -72,8 +75,12 @@ export async function loadOrCreateCa(paths: DevPaths, now: number, out: DevOutpu
     const [certPem, keyPem] = await Promise.all([readFile(paths.caCert, 'utf8'), readFile(paths.caKey, 'utf8')]);
     const certificate = new X509Certificate(certPem);
     const usable = certificate.ca && certificate.checkPrivateKey(createPrivateKey(keyPem)) && Date.parse(certificate.validTo) - now > 30 * DAY_MS;
-    if (usable) return await loadIssuer(certPem, keyPem);
-    out.write(`The development CA in ${paths.dir} is expired or does not match its key: creating a new one (trust it again).\n`);
+    if (usable && hasNameConstraints(certPem)) return await loadIssuer(certPem, keyPem);
+    out.write(
+      usable
+        ? `The development CA in ${paths.dir} may sign for any name (made before hotcert restricted it to localhost): creating a new one (trust it again).\n`
+        : `The development CA in ${paths.dir} is expired or does not match its key: creating a new one (trust it again).\n`,
+    );
   } catch (error) {
     if ((error as { code?: unknown }).code !== 'ENOENT') {
       out.write(`The development CA in ${paths.dir} cannot be used (${(error as Error).message}): creating a new one (trust it again).\n`);
@@ -82,6 +89,8 @@ export async function loadOrCreateCa(paths: DevPaths, now: number, out: DevOutpu
   const ca = await issueCertificate({
     commonName: 'hotcert development CA',
     isCa: true,
+    // A leaked development key can then vouch for nothing but this machine.
+    permittedNames: DEV_PERMITTED_NAMES,
     notBefore: new Date(now - DAY_MS),
     notAfter: new Date(now + CA_LIFETIME_MS),
   });
@@ -130,17 +139,25 @@ function banner(config: DevConfig, paths: DevPaths, port: number, metricsPort: n
 }
 
 export async function dev(config: DevConfig, logger: Logger, out: DevOutput = process.stdout, signals: ProcessSignals = process): Promise<void> {
+  const trap = new SignalTrap(signals, logger);
   const paths = devPaths(config.dir);
-  const ca = await loadOrCreateCa(paths, Date.now(), out);
-  await issueDevLeaf(ca, paths, config.rotateEveryMs, Date.now());
-  const server = await createHotcertServer({
-    certificate: { certDir: paths.mount },
-    host: config.host,
-    port: config.port,
-    metrics: config.metrics,
-    shutdownTimeoutMs: config.shutdownTimeoutMs,
-    logger,
-  });
+  let ca: IssuedCertificate;
+  let server: HotcertServer;
+  try {
+    ca = await loadOrCreateCa(paths, Date.now(), out);
+    await issueDevLeaf(ca, paths, config.rotateEveryMs, Date.now());
+    server = await createHotcertServer({
+      certificate: { certDir: paths.mount },
+      host: config.host,
+      port: config.port,
+      metrics: config.metrics,
+      shutdownTimeoutMs: config.shutdownTimeoutMs,
+      logger,
+    });
+  } catch (error) {
+    trap.release();
+    throw error;
+  }
   out.write(banner(config, paths, server.port, server.metricsPort));
   const live = server.reloader.current(DEFAULT_CERTIFICATE);
   out.write(`${new Date().toISOString()} serving serial ${live?.serialNumber} (valid until ${live?.validTo})\n`);
@@ -158,6 +175,6 @@ export async function dev(config: DevConfig, logger: Logger, out: DevOutput = pr
             logger.error({ err: error }, 'could not issue the next development certificate');
           });
         }, config.rotateEveryMs);
-  await runUntilSignal(server, logger, signals, () => clearInterval(timer));
+  await trap.run(server, () => clearInterval(timer));
   await rotating;
 }

@@ -6,7 +6,8 @@
  */
 import type { Namespace, Server, Socket } from 'socket.io';
 
-export type HandlerErrorReporter = (event: string, error: unknown) => void;
+/** `socket` is the socket whose handler failed, when it was one (not a namespace's). */
+export type HandlerErrorReporter = (event: string, error: unknown, socket?: Socket) => void;
 
 type Listener = (...args: unknown[]) => unknown;
 type Emitter = Pick<Socket, 'on' | 'once' | 'off' | 'removeListener'>;
@@ -82,8 +83,9 @@ function guardCatchAll(socket: Socket, report: HandlerErrorReporter): void {
 }
 
 function guardSocket(socket: Socket, report: HandlerErrorReporter): void {
-  guardEmitter(socket, report);
-  guardCatchAll(socket, report);
+  const reportForSocket: HandlerErrorReporter = (event, error) => report(event, error, socket);
+  guardEmitter(socket, reportForSocket);
+  guardCatchAll(socket, reportForSocket);
 }
 
 /** A namespace: its `connection` handlers, its middleware (a throw refuses the connection), its sockets. */

@@ -7,54 +7,9 @@ import { ConfigError } from './errors.js';
 import { redactRedisUrl, type RedisOptions } from './redis-adapter.js';
 import type { Logger } from './logger.js';
 import { createHotcertServer, DEFAULT_CERTIFICATE, type HotcertServer } from './server.js';
+import { SignalTrap, type ProcessSignals } from './signals.js';
 import { createKubeApi, loadKubeConfig } from './k8s/kube-api.js';
 import type { KubernetesOptions } from './k8s/kubernetes.js';
-
-export interface ProcessSignals {
-  on(signal: NodeJS.Signals, listener: () => void): unknown;
-  off(signal: NodeJS.Signals, listener: () => void): unknown;
-}
-
-/**
- * Serves until SIGTERM, SIGINT or SIGUSR2, then closes the server (time-boxed by its shutdown
- * timeout). While it stops, a second stop signal skips the drain delay and the spread of the
- * closes (the sockets are still told, and the exit code is 0), and SIGHUP is ignored; before,
- * SIGHUP re-reads the certificate. SIGUSR1 is ignored: by default it would open Node's inspector,
- * which gives code execution and the key in memory to anyone in the pod's network namespace.
- * Resolves once the server has closed.
- */
-export async function runUntilSignal(server: HotcertServer, logger: Logger, signals: ProcessSignals, onStop?: () => void): Promise<void> {
-  let stopping = false;
-  const handlers = new Map<NodeJS.Signals, () => void>();
-  await new Promise<void>((stopped) => {
-    const stop = (signal: NodeJS.Signals) => () => {
-      if (stopping) {
-        logger.warn({ event: 'shutdown', signal }, `${signal} again: closing the sockets now, without the drain delay`);
-        void server.close({ immediate: true });
-        return;
-      }
-      stopping = true;
-      logger.info({ event: 'shutdown', signal }, `${signal}: shutting down`);
-      onStop?.();
-      void server.close().then(stopped);
-    };
-    handlers.set('SIGTERM', stop('SIGTERM'));
-    handlers.set('SIGINT', stop('SIGINT'));
-    handlers.set('SIGUSR2', stop('SIGUSR2'));
-    handlers.set('SIGHUP', () => {
-      if (stopping) {
-        logger.info({ event: 'sighup' }, 'SIGHUP while shutting down: ignored');
-        return;
-      }
-      logger.info({ event: 'sighup' }, 'SIGHUP: re-reading the certificate');
-      void server.reload('manual');
-    });
-    handlers.set('SIGUSR1', () => logger.warn({ event: 'sigusr1' }, 'SIGUSR1 ignored: hotcert does not open the Node.js inspector'));
-    for (const [signal, handler] of handlers) signals.on(signal, handler);
-  });
-  for (const [signal, handler] of handlers) signals.off(signal, handler);
-  logger.info({ event: 'stopped' }, 'shut down cleanly');
-}
 
 /** Starts the server and resolves when it has shut down after a signal. */
 async function kubernetesOptions(config: ServeConfig): Promise<KubernetesOptions | undefined> {
@@ -77,7 +32,21 @@ function redisOptions(redis: RedisConfig | undefined): RedisOptions | undefined 
 }
 
 export async function serve(config: ServeConfig, logger: Logger, signals: ProcessSignals = process): Promise<void> {
-  const server = await createHotcertServer({
+  // Trapped before start-up: a signal that comes while hotcert starts never ends it abruptly.
+  const trap = new SignalTrap(signals, logger);
+  let server: HotcertServer;
+  try {
+    server = await startServer(config, logger);
+  } catch (error) {
+    trap.release();
+    throw error;
+  }
+  logListening(config, server, logger);
+  await trap.run(server);
+}
+
+async function startServer(config: ServeConfig, logger: Logger): Promise<HotcertServer> {
+  return createHotcertServer({
     certificate: config.certificate,
     kubernetes: await kubernetesOptions(config),
     host: config.host,
@@ -104,6 +73,9 @@ export async function serve(config: ServeConfig, logger: Logger, signals: Proces
     maxWriteBacklogBytes: config.maxWriteBacklogBytes,
     logger,
   });
+}
+
+function logListening(config: ServeConfig, server: HotcertServer, logger: Logger): void {
   const live = server.reloader.current(DEFAULT_CERTIFICATE);
   logger.info(
     {
@@ -128,5 +100,6 @@ export async function serve(config: ServeConfig, logger: Logger, signals: Proces
     },
     `serving Socket.IO over TLS on https://${config.host}:${server.port}/ (certificate serial ${live?.serialNumber ?? '?'}, valid until ${live?.validTo ?? '?'})`,
   );
-  await runUntilSignal(server, logger, signals);
 }
+
+export type { ProcessSignals } from './signals.js';

@@ -34,6 +34,7 @@ import { answerClientErrors, DEFAULT_CONNECTION_LIMITS, enforceMaxConnections, i
 import { TrustGuard } from './trust-guard.js';
 import { guardWriteBacklog } from './backlog-guard.js';
 import { originPolicy } from './origin-policy.js';
+import { LogBudget } from './log-budget.js';
 import type { CertificateMaterial } from './material.js';
 import { StatusPage } from './status-page.js';
 import { packageVersion } from './version.js';
@@ -381,11 +382,31 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
           onRecycled: (certificate) => metrics.recycled.inc({ certificate }),
         })
       : undefined;
-  guardHandlers(io, (event, error) => {
+  const errorLogs = new LogBudget({ perWindow: 5, windowMs: 60_000 });
+  guardHandlers(io, (event, error, socket) => {
     metrics.handlerErrors.inc({ event });
-    logger.error({ event: 'socketio_handler_error', socketEvent: event, err: error }, `a Socket.IO "${event}" handler threw; the server carries on`);
+    // Every error is counted; one socket gets a few log lines a minute, not one per packet.
+    const budget = socket ? errorLogs.take(socket) : { log: true, suppressed: 0 };
+    if (budget.log) {
+      logger.error({ event: 'socketio_handler_error', socketEvent: event, err: error }, `a Socket.IO "${event}" handler threw; the server carries on`);
+    } else if (budget.suppressed === 1) {
+      logger.warn({ event: 'socketio_handler_error_suppressed', socketId: socket?.id }, 'handler errors of this socket keep coming: further ones are counted, not logged, for a minute');
+    }
   });
   if (options.clientCa) exposeClientCertificate(io);
+  /** Why hotcert itself closed a socket, for the disconnect reason. */
+  const closedBecause = new WeakMap<Socket, string>();
+  const relayOptions: RelayOptions = {
+    ...options.relay,
+    onAbusive: (socket, refusals) => {
+      closedBecause.set(socket, 'refused_requests');
+      logger.warn(
+        { event: 'socket_closed_refused_requests', socketId: socket.id, remoteAddress: socket.handshake.address, refusals },
+        `closed a socket that sent ${refusals} refused requests within 10 s`,
+      );
+      options.relay?.onAbusive?.(socket, refusals);
+    },
+  };
   const maxWriteBacklogBytes = options.maxWriteBacklogBytes ?? DEFAULT_MAX_WRITE_BACKLOG_BYTES;
   const backlogGuard =
     maxWriteBacklogBytes > 0
@@ -402,8 +423,10 @@ export async function createHotcertServer(options: HotcertServerOptions): Promis
       : undefined;
   io.on('connection', (socket) => {
     metrics.socketConnections.inc();
-    socket.once('disconnect', (reason) => metrics.socketDisconnections.inc({ reason: backlogGuard?.cut(socket.conn) ? 'write_backlog_exceeded' : reason }));
-    if (options.defaultApp ?? true) installRelayHandlers(io, socket, options.relay);
+    socket.once('disconnect', (reason) =>
+      metrics.socketDisconnections.inc({ reason: closedBecause.get(socket) ?? (backlogGuard?.cut(socket.conn) ? 'write_backlog_exceeded' : reason) }),
+    );
+    if (options.defaultApp ?? true) installRelayHandlers(io, socket, relayOptions);
   });
   const stopAnnouncing = announceCertificates({ io, reloader, certificateOf });
   logReloaderEvents(reloader, logger);

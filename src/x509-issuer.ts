@@ -5,6 +5,7 @@
 import 'reflect-metadata'; // @peculiar/x509's dependency injection needs the Reflect metadata API.
 import * as x509 from '@peculiar/x509';
 import { randomBytes, webcrypto } from 'node:crypto';
+import { isIPv4, isIPv6 } from 'node:net';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -45,6 +46,49 @@ export interface IssueRequest {
   readonly algorithm?: KeyAlgorithm;
   /** Signs the new certificate; self-signed without one. */
   readonly issuer?: IssuedCertificate;
+  /** A CA may only issue for these names (a critical name-constraints extension). */
+  readonly permittedNames?: { readonly dns?: readonly string[]; readonly ip?: readonly string[] };
+}
+
+/** The name-constraints extension's OID. */
+export const NAME_CONSTRAINTS_OID = '2.5.29.30';
+
+function derLength(length: number): Buffer {
+  if (length < 0x80) return Buffer.from([length]);
+  const bytes: number[] = [];
+  for (let rest = length; rest > 0; rest = Math.floor(rest / 256)) bytes.unshift(rest % 256);
+  return Buffer.from([0x80 | bytes.length, ...bytes]);
+}
+
+function der(tag: number, contents: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([tag]), derLength(contents.length), contents]);
+}
+
+/** An IPv4 or IPv6 address followed by an all-ones mask of the same length (one exact address). */
+function ipWithMask(address: string): Buffer {
+  let bytes: number[];
+  if (isIPv4(address)) {
+    bytes = address.split('.').map(Number);
+  } else if (isIPv6(address)) {
+    const [head = '', tail = ''] = address.split('::');
+    const groups = (part: string) => (part === '' ? [] : part.split(':').map((group) => parseInt(group, 16)));
+    const [left, right] = [groups(head), address.includes('::') ? groups(tail) : []];
+    const words = [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right];
+    bytes = words.flatMap((word) => [word >> 8, word & 0xff]);
+  } else {
+    throw new TypeError(`not an IP address: ${address}`);
+  }
+  return Buffer.from([...bytes, ...new Array<number>(bytes.length).fill(0xff)]);
+}
+
+/** NameConstraints ::= SEQUENCE { permittedSubtrees [0] GeneralSubtrees } with dNSName [2] and iPAddress [7] bases. */
+function nameConstraints(permitted: NonNullable<IssueRequest['permittedNames']>): x509.Extension {
+  const subtrees = [
+    ...(permitted.dns ?? []).map((name) => der(0x30, der(0x82, Buffer.from(name, 'ascii')))),
+    ...(permitted.ip ?? []).map((address) => der(0x30, der(0x87, ipWithMask(address)))),
+  ];
+  const value = der(0x30, der(0xa0, Buffer.concat(subtrees)));
+  return new x509.Extension(NAME_CONSTRAINTS_OID, true, value);
 }
 
 function newSerialNumber(): string {
@@ -68,6 +112,7 @@ export async function issueCertificate(request: IssueRequest): Promise<IssuedCer
       new x509.BasicConstraintsExtension(true, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
     );
+    if (request.permittedNames) extensions.push(nameConstraints(request.permittedNames));
   } else {
     extensions.push(
       new x509.BasicConstraintsExtension(false, undefined, true),
@@ -109,6 +154,11 @@ export async function issueCertificate(request: IssueRequest): Promise<IssuedCer
   }
   const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
   return { certificate, keys, algorithm, serialNumber, certPem: `${certificate.toString('pem')}\n`, keyPem: pem(pkcs8, 'PRIVATE KEY') };
+}
+
+/** Whether a PEM certificate carries a name-constraints extension. */
+export function hasNameConstraints(certPem: string): boolean {
+  return new x509.X509Certificate(certPem).getExtension(NAME_CONSTRAINTS_OID) !== null;
 }
 
 /** Loads a CA kept on disk (PEM certificate and PKCS#8 PEM key) so it can sign again. */

@@ -5,6 +5,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { chmod, lstat, mkdir, readFile, readlink, rename, stat, symlink, writeFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import type { AddressInfo } from 'node:net';
+import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
+import { hasNameConstraints, issueCertificate, loadIssuer } from '../../src/x509-issuer.js';
 import { join } from 'node:path';
 import { io as connect } from 'socket.io-client';
 import { eventually } from '../support/eventually.js';
@@ -99,5 +103,47 @@ describe('hotcert dev', () => {
     const { code, stderr } = await runCli(['dev', '--dir', dir.path, '--port', '0', '--metrics-port', '0', '--rotate-every', '0']);
     expect(code).toBe(2);
     expect(stderr).toMatch(/ca\.key: the development CA key is a symbolic link/);
+  });
+
+  it('restricts its CA to localhost: a certificate it signs for another name is refused by a TLS client', async () => {
+    const run = await startDev(dir.path, '0');
+    await run.stop();
+    const [caPem, caKeyPem] = [await readFile(join(dir.path, 'ca.crt'), 'utf8'), await readFile(join(dir.path, 'ca.key'), 'utf8')];
+    expect(hasNameConstraints(caPem)).toBe(true);
+    const issuer = await loadIssuer(caPem, caKeyPem);
+    const now = Date.now();
+    const handshake = async (name: string) => {
+      const leaf = await issueCertificate({ commonName: name, dnsNames: [name], notBefore: new Date(now - 60_000), notAfter: new Date(now + 3_600_000), issuer });
+      await writeFile(join(dir.path, `${name}.pem`), leaf.certPem);
+      const server = createTlsServer({ cert: leaf.certPem, key: leaf.keyPem }, (socket) => socket.end());
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        return await new Promise<string>((resolve) => {
+          const socket = tlsConnect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, ca: caPem, servername: name }, () => {
+            socket.destroy();
+            resolve('trusted');
+          });
+          socket.once('error', (error: Error & { code?: string }) => resolve(error.code ?? error.message));
+        });
+      } finally {
+        server.close();
+      }
+    };
+    expect(await handshake('localhost')).toBe('trusted');
+    expect(await handshake('bank.example')).not.toBe('trusted');
+    // OpenSSL names the reason (Node reports it as UNSPECIFIED).
+    const verify = spawnSync('openssl', ['verify', '-CAfile', join(dir.path, 'ca.crt'), join(dir.path, 'bank.example.pem')], { encoding: 'utf8' });
+    expect(`${verify.stdout}${verify.stderr}`).toMatch(/permitted subtree violation/);
+  });
+
+  it('replaces an older development CA that may sign for any name, and says so', async () => {
+    const now = Date.now();
+    const unrestricted = await issueCertificate({ commonName: 'hotcert development CA', isCa: true, notBefore: new Date(now - 86_400_000), notAfter: new Date(now + 3650 * 86_400_000) });
+    await writeFile(join(dir.path, 'ca.crt'), unrestricted.certPem);
+    await writeFile(join(dir.path, 'ca.key'), unrestricted.keyPem, { mode: 0o600 });
+    const run = await startDev(dir.path, '0');
+    await run.stop();
+    expect(run.cli.stdout()).toMatch(/may sign for any name .*: creating a new one \(trust it again\)/);
+    expect(hasNameConstraints(await readFile(join(dir.path, 'ca.crt'), 'utf8'))).toBe(true);
   });
 });

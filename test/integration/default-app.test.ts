@@ -130,6 +130,36 @@ describe('default Socket.IO app', () => {
     expect(await socket.emitWithAck(event, argument)).toEqual({ ok: false, error: expect.stringMatching(/room must be a non-empty string/) });
   });
 
+  it('refuses payloads nested deeper than 32 levels without recursing, however deep', async () => {
+    const socket = await client();
+    const nest = (depth: number): unknown => {
+      let value: unknown = 'core';
+      for (let i = 0; i < depth; i++) value = [value];
+      return value;
+    };
+    expect(await socket.emitWithAck('echo', nest(31))).toEqual(nest(31));
+    expect(await socket.emitWithAck('echo', nest(40))).toEqual({ ok: false, error: 'payload nested deeper than 32 levels' });
+    await socket.emitWithAck('join', 'deep');
+    expect(await socket.emitWithAck('publish', { room: 'deep', data: nest(40) })).toEqual({ ok: false, error: 'payload nested deeper than 32 levels' });
+    // About 60 KB of brackets, sent as a raw Socket.IO packet (the client's own encoder would overflow
+    // its stack): Socket.IO's decoder refuses it and closes that connection; nothing else is disturbed.
+    const other = await client();
+    const gone = new Promise<string>((resolve) => socket.once('disconnect', resolve));
+    socket.io.engine.send(`42999["echo",${'['.repeat(30_000)}"core"${']'.repeat(30_000)}]`);
+    expect(await gone).toBe('transport close');
+    expect(await other.emitWithAck('echo', 'fine')).toBe('fine');
+  });
+
+  it('closes a socket that keeps sending refused requests, with its own disconnect reason', async () => {
+    const socket = await client();
+    const gone = new Promise<string>((resolve) => socket.once('disconnect', resolve));
+    for (let i = 0; i < 19; i++) expect(await socket.emitWithAck('join', '')).toMatchObject({ ok: false });
+    expect(socket.connected).toBe(true);
+    socket.emit('join', '', () => undefined);
+    expect(await gone).toBe('io server disconnect');
+    await eventually(async () => expect(await metricValue(server, 'hotcert_socketio_disconnections_total', { reason: 'refused_requests' })).toBe(1));
+  });
+
   it('counts connections and disconnections by reason', async () => {
     const connectionsBefore = (await metricValue(server, 'hotcert_socketio_connections_total')) ?? 0;
     const connectedBefore = (await metricValue(server, 'hotcert_socketio_connected_sockets')) ?? 0;

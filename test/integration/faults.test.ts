@@ -160,4 +160,24 @@ describe('faults', () => {
     main.close();
     adminSocket.close();
   });
+
+  it('counts every error of a handler a client keeps triggering, but logs only a few a minute per socket', async () => {
+    dir = await tempDir();
+    const pki = await TestPki.create();
+    await kubeletWrite(dir.path, (await pki.leaf()).secretFiles);
+    const log = memoryLogger();
+    server = await startHotcert({ certificate: { certDir: dir.path }, logger: log.logger });
+    server.io.on('connection', (socket) => {
+      socket.on('boom', () => {
+        throw new Error('handler bug');
+      });
+    });
+    const socket = connect(`https://localhost:${server.port}`, { ca: pki.caPem, transports: ['websocket'], reconnection: false });
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('connect_error', reject));
+    for (let i = 0; i < 50; i++) socket.emit('boom');
+    await eventually(async () => expect(await metricValue(server!, 'hotcert_socketio_handler_errors_total', { event: 'boom' })).toBe(50));
+    expect(log.lines().filter((l) => l['event'] === 'socketio_handler_error')).toHaveLength(5);
+    expect(log.lines().filter((l) => l['event'] === 'socketio_handler_error_suppressed')).toHaveLength(1);
+    socket.close();
+  });
 });
