@@ -154,7 +154,7 @@ describe('connection floods (a real hotcert serve process)', () => {
     expect(echoers.disconnects).toEqual([]);
     expect(echoers.failed).toBe(0);
     // Measured, not gated at 2x: on two cores an attack that saturates one of them with handshakes
-    // shows in every latency (see README, "Connection floods"). What is gated is that the
+    // shows in every latency (see docs/security.md, "What the flood test shows"). What is gated is that the
     // legitimate sockets stay responsive, far inside Socket.IO's ping timeout.
     expect(attackedP99).toBeLessThan(ATTACKED_ACK_P99_LIMIT_MS);
 

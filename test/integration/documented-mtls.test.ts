@@ -1,5 +1,5 @@
 /**
- * README's mTLS middleware example, run as written (taken from README.md by its `example:` tag):
+ * The mTLS middleware example of docs/sni-mtls.md, run as written (taken from docs/sni-mtls.md by its `example:` tag):
  * with `--client-ca` but without `--require-client-cert`, a self-signed `CN=billing` impostor and a
  * trusted client with another name are refused, the trusted `CN=billing` client is let in, and the
  * impostor's certificate is only ever under `unverifiedClientCertificate`. Browser connections from
@@ -17,15 +17,15 @@ import { TestPki } from '../support/certs.js';
 import { startHotcert, tempDir } from '../support/hotcert.js';
 import { kubeletWrite } from '../support/kubelet.js';
 
-/** The fenced block that follows `<!-- example: NAME ... -->` in README.md. */
+/** The fenced block that follows `<!-- example: NAME ... -->` in docs/sni-mtls.md. */
 function readmeExample(name: string): string {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const readme = readFileSync(new URL('../../docs/sni-mtls.md', import.meta.url), 'utf8');
   const match = new RegExp(`<!-- example: ${name}\\b[^>]*-->\\s*\`\`\`ts\\n([\\s\\S]*?)\`\`\``).exec(readme);
-  if (!match?.[1]) throw new Error(`README.md has no example tagged ${name}`);
+  if (!match?.[1]) throw new Error(`docs/sni-mtls.md has no example tagged ${name}`);
   return match[1];
 }
 
-describe("README's mTLS middleware example", () => {
+describe('the documented mTLS middleware example', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
   let server: HotcertServer | undefined;
   afterEach(async () => {
